@@ -1,0 +1,156 @@
+"""The ``medcard`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from medcard import __version__
+from medcard.config import Settings, export_database_url, get_settings
+
+app = typer.Typer(help="medcard: the electronic medical record of a city's children's clinics.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+log = logging.getLogger("medcard")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medcard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """medcard's commands."""
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """One log format for medcard and uvicorn; no access log with URLs (they carry patient data)."""
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": fmt}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "medcard": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def _setup_logging(settings: Settings) -> None:
+    import logging.config
+
+    logging.config.dictConfig(logging_config(settings.log_level))
+
+
+@contextlib.contextmanager
+def database(settings: Settings, *, exclusive: bool = False) -> Iterator[str]:
+    """The database URL: the configured server, or the embedded one (started for the duration)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from medcard.core.embedded import EmbeddedDatabaseError, embedded_database
+
+    try:
+        with embedded_database(settings.home, exclusive=exclusive) as url:
+            yield url
+    except EmbeddedDatabaseError as e:
+        typer.echo(f"medcard: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [MEDCARD_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [MEDCARD_PORT].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [MEDCARD_WORKERS].")] = None,
+) -> None:
+    """Run the server (starting the embedded PostgreSQL unless MEDCARD_DATABASE_URL is set)."""
+    import uvicorn
+
+    from medcard.core import migrate
+
+    settings = get_settings()
+    _setup_logging(settings)
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    with database(settings, exclusive=True) as url:
+        if settings.database_url:
+            _require_current_schema(url)
+        else:
+            migrate.upgrade(url)
+        export_database_url(url)  # the worker processes read it from their environment
+        typer.echo(f"medcard {__version__} serving http://{host}:{port}/fhir/R4 "
+                   f"({'embedded PostgreSQL in ' + str(settings.pgdata) if not settings.database_url else 'external database'}); "
+                   "Ctrl-C stops it", err=True)
+        # uvicorn re-raises SIGTERM once it has shut down; turn it into an exit that unwinds
+        # this block, so the embedded PostgreSQL is stopped (SIGINT already raises KeyboardInterrupt).
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        uvicorn.run("medcard.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_config=logging_config(settings.log_level), server_header=False,
+                    proxy_headers=True, timeout_graceful_shutdown=10)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _require_current_schema(url: str) -> None:
+    from medcard.core import migrate
+
+    current, head = migrate.current_revision(url), migrate.head_revision()
+    if current != head:
+        typer.echo(f"medcard: the database schema is at {current or 'nothing'}, this medcard needs {head}; "
+                   "run `medcard db upgrade` first", err=True)
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to the database."""
+    from medcard.core import migrate
+
+    settings = get_settings()
+    _setup_logging(settings)
+    with database(settings) as url:
+        before = migrate.current_revision(url)
+        migrate.upgrade(url)
+        after = migrate.current_revision(url)
+    typer.echo(f"schema: {before or 'empty'} -> {after}" if before != after else f"schema is current ({after})")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the schema revision of the database and the one this medcard needs."""
+    from medcard.core import migrate
+
+    settings = get_settings()
+    with database(settings) as url:
+        current = migrate.current_revision(url)
+    head = migrate.head_revision()
+    typer.echo(f"database: {current or 'empty'}; medcard {__version__} needs: {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app(prog_name="medcard")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The FHIR REST API at ``/fhir/R4``: every route turns HTTP into an interaction and back."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from medcard.config import Settings
+from medcard.core import jsonutil
+from medcard.core.db import Database
+from medcard.core.errors import BadRequest, MethodNotAllowed, NotFound
+from medcard.fhir import bundles, interactions, store, transaction
+from medcard.fhir.api.http import (
+    Prefer,
+    fhir_response,
+    negotiate,
+    outcome_response,
+    query_pairs,
+    read_body,
+    require_query,
+    streaming_response,
+    wants_pretty,
+)
+from medcard.fhir.capability import capability_statement
+from medcard.fhir.interactions import Context, Outcome
+from medcard.fhir.operations import OperationCall
+from medcard.fhir.operations import registry as operations
+from medcard.fhir.search.engine import SearchRequest, search
+from medcard.fhir.search.values import date_range
+
+PREFIX = "/fhir/R4"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def base_url(request: Request) -> str:
+    """The FHIR base of this server as clients see it."""
+    configured = _settings(request).base_url
+    root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+    return root + PREFIX
+
+
+async def _json(request: Request, *, patch: bool = False) -> object:
+    return interactions.parse_json_body(await read_body(request, _settings(request), patch=patch))
+
+
+async def _write(request: Request, action: Callable[[Context], Awaitable[Outcome]]) -> Response:
+    """Run a write in one transaction (flushing its batch) and answer per Prefer."""
+    negotiate(request)
+    base = base_url(request)
+    async with _db(request).transaction() as conn:
+        ctx = Context(conn, base)
+        outcome = await action(ctx)
+        await ctx.batch.flush()
+    return outcome_response(request, outcome, base, prefer=Prefer.parse(request.headers.get("prefer")))
+
+
+async def _read(request: Request, action: Callable[[Context], Awaitable[Outcome]]) -> Response:
+    negotiate(request)
+    base = base_url(request)
+    async with _db(request).transaction() as conn:
+        outcome = await action(Context(conn, base))
+    stored = outcome.stored
+    if stored is not None and request.headers.get("if-none-match") in (stored.etag, f'"{stored.version_id}"'):
+        return Response(status_code=304, headers={"ETag": stored.etag})
+    return outcome_response(request, outcome, base, prefer=Prefer())
+
+
+# the server ------------------------------------------------------------------
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    negotiate(request)
+    return fhir_response(capability_statement(base_url(request)), pretty=wants_pretty(request))
+
+
+@router.post("")
+@router.post("/")
+async def batch_or_transaction(request: Request) -> Response:
+    negotiate(request)
+    body = await _json(request)
+    base = base_url(request)
+    async with _db(request).transaction() as conn:
+        text = await transaction.process(Context(conn, base), body)
+    return fhir_response(text, pretty=wants_pretty(request))
+
+
+@router.get("/_history")
+async def system_history(request: Request) -> Response:
+    return await _history(request, None, None)
+
+
+# types -----------------------------------------------------------------------
+
+
+@router.api_route("/{rtype}", methods=["GET", "HEAD"])
+async def search_type(request: Request, rtype: str) -> Response:
+    if rtype.startswith("$"):
+        return await _operation(request, None, None, rtype)
+    interactions.check_type(rtype)
+    return await _search(request, rtype, query_pairs(request))
+
+
+@router.post("/{rtype}/_search")
+async def search_post(request: Request, rtype: str) -> Response:
+    interactions.check_type(rtype)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise BadRequest("POST _search takes its parameters as application/x-www-form-urlencoded")
+    body = (await read_body_form(request)).decode("utf-8", errors="replace")
+    pairs = query_pairs(request) + parse_qsl(body, keep_blank_values=True)
+    return await _search(request, rtype, pairs)
+
+
+async def read_body_form(request: Request) -> bytes:
+    limit = _settings(request).max_body_bytes
+    data = await request.body()
+    if len(data) > limit:
+        raise BadRequest("the search form is too large", code="too-costly")
+    return data
+
+
+async def _search(request: Request, rtype: str, pairs: list[tuple[str, str]],
+                  compartment: tuple[str, str] | None = None) -> Response:
+    negotiate(request)
+    settings = _settings(request)
+    prefer = Prefer.parse(request.headers.get("prefer"))
+    req = SearchRequest(rtype, pairs, base_url(request), settings.page_size, settings.max_page_size,
+                        strict=prefer.handling == "strict", compartment=compartment)
+    async with _db(request).transaction() as conn:
+        text = await search(conn, req)
+    return fhir_response(text, pretty=wants_pretty(request))
+
+
+@router.post("/{rtype}")
+async def create(request: Request, rtype: str) -> Response:
+    if rtype.startswith("$"):
+        return await _operation(request, None, None, rtype)
+    interactions.check_type(rtype)
+    body = await _json(request)
+    condition = request.headers.get("if-none-exist")
+    return await _write(request, lambda ctx: interactions.create(ctx, rtype, body, if_none_exist=condition))
+
+
+@router.put("/{rtype}")
+async def conditional_update(request: Request, rtype: str) -> Response:
+    interactions.check_type(rtype)
+    query = require_query(request, "a conditional update")
+    body = await _json(request)
+    if_match = interactions.parse_etag(request.headers.get("if-match"))
+    return await _write(request, lambda ctx: interactions.conditional_update(ctx, rtype, query, body,
+                                                                             if_match=if_match))
+
+
+@router.delete("/{rtype}")
+async def conditional_delete(request: Request, rtype: str) -> Response:
+    interactions.check_type(rtype)
+    query = require_query(request, "a conditional delete")
+    return await _write(request, lambda ctx: interactions.conditional_delete(ctx, rtype, query))
+
+
+@router.get("/{rtype}/_history")
+async def type_history(request: Request, rtype: str) -> Response:
+    interactions.check_type(rtype)
+    return await _history(request, rtype, None)
+
+
+# instances -------------------------------------------------------------------
+
+
+@router.api_route("/{rtype}/{rid}", methods=["GET", "HEAD"])
+async def read(request: Request, rtype: str, rid: str) -> Response:
+    if rid.startswith("$"):
+        return await _operation(request, rtype, None, rid)
+    return await _read(request, lambda ctx: interactions.read(ctx, rtype, rid))
+
+
+@router.put("/{rtype}/{rid}")
+async def update(request: Request, rtype: str, rid: str) -> Response:
+    interactions.check_type(rtype)
+    body = await _json(request)
+    if_match = interactions.parse_etag(request.headers.get("if-match"))
+    return await _write(request, lambda ctx: interactions.update(ctx, rtype, rid, body, if_match=if_match))
+
+
+@router.patch("/{rtype}/{rid}")
+async def patch(request: Request, rtype: str, rid: str) -> Response:
+    interactions.check_type(rtype)
+    body = await _json(request, patch=True)
+    if_match = interactions.parse_etag(request.headers.get("if-match"))
+    return await _write(request, lambda ctx: interactions.patch(ctx, rtype, rid, body, if_match=if_match))
+
+
+@router.delete("/{rtype}/{rid}")
+async def delete(request: Request, rtype: str, rid: str) -> Response:
+    return await _write(request, lambda ctx: interactions.delete(ctx, rtype, rid))
+
+
+@router.get("/{rtype}/{rid}/_history")
+async def instance_history(request: Request, rtype: str, rid: str) -> Response:
+    interactions.check_type(rtype)
+    return await _history(request, rtype, rid)
+
+
+@router.api_route("/{rtype}/{rid}/_history/{vid}", methods=["GET", "HEAD"])
+async def vread(request: Request, rtype: str, rid: str, vid: str) -> Response:
+    return await _read(request, lambda ctx: interactions.vread(ctx, rtype, rid, vid))
+
+
+@router.api_route("/{rtype}/{rid}/{tail}", methods=["GET", "POST"])
+async def instance_operation_or_compartment(request: Request, rtype: str, rid: str, tail: str) -> Response:
+    if tail.startswith("$"):
+        return await _operation(request, rtype, rid, tail)
+    if rtype == "Patient" and request.method == "GET":
+        interactions.check_type(tail)
+        return await _search(request, tail, query_pairs(request), compartment=("Patient", rid))
+    raise NotFound(f"{rtype}/{rid}/{tail} is not an operation or compartment this server knows")
+
+
+# history ---------------------------------------------------------------------
+
+
+def _history_cursor(token: str) -> tuple[datetime, str, str, int]:
+    try:
+        raw = jsonutil.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return datetime.fromisoformat(raw[0]), str(raw[1]), str(raw[2]), int(raw[3])
+    except (ValueError, IndexError, TypeError):
+        raise BadRequest("_cursor is not a paging token this server issued") from None
+
+
+async def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
+    negotiate(request)
+    settings = _settings(request)
+    params = request.query_params
+    since = None
+    if "_since" in params:
+        rng = date_range(params["_since"])
+        if rng is None:
+            raise BadRequest(f"_since must be an instant such as 2024-01-01T00:00:00Z, not {params['_since']!r}")
+        since = rng[0]
+    count_raw = params.get("_count", str(settings.page_size))
+    if not count_raw.isdigit() or int(count_raw) < 1:
+        raise BadRequest("_count must be a positive integer")
+    count = min(int(count_raw), settings.max_page_size)
+    before = _history_cursor(params["_cursor"]) if "_cursor" in params else None
+    base = base_url(request)
+    async with _db(request).transaction() as conn:
+        if rid is not None:
+            assert rtype is not None
+            if await store.read_current(conn, rtype, rid) is None:
+                raise NotFound(f"{rtype}/{rid} is not known")
+        page = await store.history(conn, rtype=rtype, rid=rid, since=since, before=before, count=count)
+    path = "/".join(p for p in (rtype, rid) if p) + ("/_history" if rtype else "_history")
+    keep = [(k, v) for k, v in query_pairs(request) if k not in ("_cursor", "_format", "_pretty")]
+    links = [("self", f"{base}/{path}" + (f"?{urlencode(query_pairs(request))}" if request.url.query else ""))]
+    if page.more and page.entries:
+        last = page.entries[-1]
+        token = base64.urlsafe_b64encode(jsonutil.dumps(
+            [last.last_updated.isoformat(), last.resource_type, last.id, last.version_id])).decode().rstrip("=")
+        links.append(("next", f"{base}/{path}?" + urlencode([*keep, ("_cursor", token)])))
+    text = bundles.bundle("history", [bundles.history_entry(base, s) for s in page.entries], links=links)
+    return fhir_response(text, pretty=wants_pretty(request))
+
+
+# operations ------------------------------------------------------------------
+
+
+async def _operation(request: Request, rtype: str | None, rid: str | None, name: str) -> Response:
+    negotiate(request)
+    op = operations().get(name.lstrip("$"))
+    if op is None:
+        raise NotFound(f"operation {name} is not supported")
+    level_ok = (rid is not None and op.instance) or (rid is None and rtype is not None and op.type_level) \
+        or (rtype is None and op.system)
+    if not level_ok or (rtype is not None and rtype not in op.resource_types):
+        where = f"{rtype}/{rid}" if rid else rtype or "the server"
+        raise NotFound(f"operation {name} is not defined on {where}")
+    if request.method not in op.methods:
+        raise MethodNotAllowed(f"operation {name} does not accept {request.method}")
+    body = await _json(request) if request.method == "POST" and request.headers.get("content-length") else None
+    settings = _settings(request)
+    call = OperationCall(_db(request), base_url(request), rtype, rid, query_pairs(request), body,
+                         settings.page_size, settings.max_page_size)
+    result = await op.handler(call)
+    if result.stream is not None:
+        return streaming_response(result.stream, result.headers)
+    return fhir_response(result.body, result.status, result.headers, pretty=wants_pretty(request))

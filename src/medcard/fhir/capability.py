@@ -1,0 +1,72 @@
+"""The CapabilityStatement, generated from what is implemented.
+
+Resource types come from the specification digest, search parameters from the search
+registry, operations from the operations registry: adding a parameter or an operation there
+is what makes it appear here.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from medcard import __version__
+from medcard.core import jsonutil
+from medcard.fhir.interactions import stored_types
+from medcard.fhir.operations import registry as operations
+from medcard.fhir.search.params import registry as search_registry
+from medcard.fhir.spec import r4
+
+TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
+                     "create", "search-type")
+RELEASE_DATE = "2026-11-25"
+
+
+def _resource(rtype: str) -> dict[str, Any]:
+    params = search_registry().for_type(rtype)
+    entry: dict[str, Any] = {
+        "type": rtype,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
+        "interaction": [{"code": c} for c in TYPE_INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "single",
+        "referencePolicy": ["literal", "enforced", "local"],
+        "searchParam": [
+            {"name": p.code, "definition": p.definition.url, "type": p.type}
+            for p in sorted(params.values(), key=lambda p: p.code) if p.definition is not None
+        ],
+    }
+    ops = [op for op in operations().values() if rtype in op.resource_types]
+    if ops:
+        entry["operation"] = [{"name": op.name, "definition": op.definition} for op in ops]
+    return entry
+
+
+@cache
+def capability_statement(base: str) -> str:
+    """The CapabilityStatement as JSON text (built once per base URL)."""
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": RELEASE_DATE,
+        "publisher": "medcard",
+        "kind": "instance",
+        "software": {"name": "medcard", "version": __version__},
+        "implementation": {"description": "medcard: the record of a city's children's outpatient clinics",
+                           "url": base},
+        "fhirVersion": r4().fhir_version,
+        "format": ["json", "application/fhir+json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": [_resource(t) for t in stored_types()],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+            "operation": [{"name": op.name, "definition": op.definition} for op in operations().values()],
+        }],
+    }
+    return jsonutil.dumps_str(statement)

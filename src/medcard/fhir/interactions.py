@@ -1,0 +1,217 @@
+"""The FHIR RESTful interactions, independent of HTTP.
+
+The REST routes and the batch/transaction processor both call these functions, so a create
+in a Bundle behaves exactly like a POST. Each returns an :class:`Outcome` that the caller turns
+into an HTTP response or a Bundle entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+from psycopg import AsyncConnection
+
+from medcard.core import jsonutil
+from medcard.core.errors import BadRequest, NotFound, PreconditionFailed, Unprocessable
+from medcard.fhir import store
+from medcard.fhir.spec import r4
+from medcard.fhir.store import Stored, WriteBatch
+
+_ETAG = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
+
+
+@dataclass
+class Context:
+    """What an interaction needs: the transaction's connection, its write batch, the base URL."""
+
+    conn: AsyncConnection
+    base: str  # e.g. http://host:8000/fhir/R4
+    batch: WriteBatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batch = WriteBatch(self.conn)
+
+
+@dataclass
+class Outcome:
+    """The result of an interaction: HTTP status, the resource version concerned, extra body."""
+
+    status: int
+    stored: Stored | None = None
+    message: str | None = None  # for an informational OperationOutcome
+
+    def operation_outcome(self) -> dict[str, Any]:
+        text = self.message or {200: "ok", 201: "created", 204: "deleted"}.get(self.status, "done")
+        return {"resourceType": "OperationOutcome",
+                "issue": [{"severity": "information", "code": "informational", "diagnostics": text}]}
+
+
+# Types that are messages about records, never stored as records of their own.
+NOT_STORED = frozenset({"Parameters", "OperationOutcome"})
+
+
+def stored_types() -> tuple[str, ...]:
+    """Resource types the store keeps."""
+    return tuple(t for t in r4().resource_types if t not in NOT_STORED)
+
+
+def check_type(rtype: str) -> None:
+    if rtype not in r4().resource_types or rtype in NOT_STORED:
+        raise NotFound(f"'{rtype}' is not a resource type this server stores")
+
+
+def parse_etag(value: str | None) -> int | None:
+    """The version number in an If-Match header (``W/"3"``), or None when absent."""
+    if value is None or value.strip() == "":
+        return None
+    match = _ETAG.match(value.strip())
+    if match is None:
+        raise BadRequest(f"If-Match must be a version ETag such as W/\"3\", not {value!r}")
+    return int(match.group(1))
+
+
+def _strip_condition(rtype: str, condition: str) -> str:
+    condition = condition.strip()
+    if condition.startswith(rtype + "?"):
+        return condition[len(rtype) + 1:]
+    return condition.lstrip("?")
+
+
+async def _lock_condition(ctx: Context, rtype: str, condition: str) -> None:
+    """Serialize conditional writes on the same criteria, so two of them cannot both create."""
+    await ctx.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{rtype}?{condition}",))
+
+
+# reads -----------------------------------------------------------------------
+
+
+async def read(ctx: Context, rtype: str, rid: str) -> Outcome:
+    check_type(rtype)
+    return Outcome(200, await store.read(ctx.conn, rtype, rid))
+
+
+async def vread(ctx: Context, rtype: str, rid: str, version: str) -> Outcome:
+    check_type(rtype)
+    if not version.isdigit():
+        raise NotFound(f"{rtype}/{rid} has no version {version!r}")
+    return Outcome(200, await store.vread(ctx.conn, rtype, rid, int(version)))
+
+
+# writes ----------------------------------------------------------------------
+
+
+def _require_resource(body: Any, rtype: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a FHIR resource (a JSON object)")
+    found = body.get("resourceType")
+    if found != rtype:
+        raise BadRequest(f"the body is a {found!r} resource, but the URL is for {rtype}" if found
+                         else f"the body has no resourceType; expected {rtype}")
+    return body
+
+
+async def create(
+    ctx: Context, rtype: str, body: Any, *, if_none_exist: str | None = None, rid: str | None = None
+) -> Outcome:
+    """POST: a new resource with a server-assigned id (any id in the body is ignored).
+
+    ``rid`` is the id a transaction assigned beforehand, so that references to it could be set.
+    """
+    check_type(rtype)
+    resource = _require_resource(body, rtype)
+    if if_none_exist:
+        condition = _strip_condition(rtype, if_none_exist)
+        await _lock_condition(ctx, rtype, condition)
+        matches = await store.find_ids(ctx.conn, rtype, condition)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"If-None-Exist '{condition}' matches more than one {rtype}")
+        if matches:
+            return Outcome(200, await store.read(ctx.conn, rtype, matches[0]),
+                           f"{rtype} matching '{condition}' already exists; nothing was created")
+    stored = await ctx.batch.create(resource, rid=rid)
+    return Outcome(201, stored)
+
+
+async def update(ctx: Context, rtype: str, rid: str, body: Any, *, if_match: int | None = None) -> Outcome:
+    """PUT Type/id: a new version, or the first one when the id is new (create-on-update)."""
+    check_type(rtype)
+    resource = _require_resource(body, rtype)
+    if "id" not in resource:
+        raise BadRequest(f"the {rtype} in the body has no id; it must be '{rid}'")
+    if resource["id"] != rid:
+        raise BadRequest(f"the id in the body ('{resource['id']}') differs from the id in the URL ('{rid}')")
+    stored, created = await ctx.batch.update(rtype, rid, resource, if_match=if_match)
+    return Outcome(201 if created else 200, stored)
+
+
+async def conditional_update(
+    ctx: Context, rtype: str, condition: str, body: Any, *, if_match: int | None = None
+) -> Outcome:
+    """PUT Type?criteria: update the one match, or create when nothing matches."""
+    check_type(rtype)
+    resource = _require_resource(body, rtype)
+    condition = _strip_condition(rtype, condition)
+    await _lock_condition(ctx, rtype, condition)
+    matches = await store.find_ids(ctx.conn, rtype, condition)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"'{condition}' matches more than one {rtype}; the update is ambiguous")
+    if matches:
+        rid = matches[0]
+        if resource.get("id", rid) != rid:
+            raise BadRequest(f"the id in the body ('{resource['id']}') is not the id of the {rtype} "
+                             f"matching '{condition}' ('{rid}')")
+        return await update(ctx, rtype, rid, {**resource, "id": rid}, if_match=if_match)
+    if "id" in resource:
+        return await update(ctx, rtype, resource["id"], resource, if_match=if_match)
+    return Outcome(201, await ctx.batch.create(resource))
+
+
+async def patch(ctx: Context, rtype: str, rid: str, operations: Any, *, if_match: int | None = None) -> Outcome:
+    """PATCH with a JSON Patch document (RFC 6902)."""
+    check_type(rtype)
+    if not isinstance(operations, list):
+        raise BadRequest("a JSON Patch body must be an array of operations")
+    current = await store.read(ctx.conn, rtype, rid)
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(current.resource())
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
+        raise Unprocessable(f"the JSON Patch cannot be applied: {e}", code="processing") from None
+    if not isinstance(patched, dict) or patched.get("resourceType") != rtype or patched.get("id") != rid:
+        raise Unprocessable("a patch must not change the resource type or id", code="processing")
+    stored, _ = await ctx.batch.update(rtype, rid, patched,
+                                       if_match=if_match if if_match is not None else current.version_id)
+    return Outcome(200, stored)
+
+
+async def delete(ctx: Context, rtype: str, rid: str) -> Outcome:
+    """DELETE Type/id: soft delete; deleting a deleted resource changes nothing."""
+    check_type(rtype)
+    stored = await ctx.batch.delete(rtype, rid)
+    if stored is None:
+        return Outcome(204, None, f"{rtype}/{rid} was already deleted")
+    return Outcome(204, stored, f"{rtype}/{rid} deleted")
+
+
+async def conditional_delete(ctx: Context, rtype: str, condition: str) -> Outcome:
+    """DELETE Type?criteria: delete the one match (412 when several match)."""
+    check_type(rtype)
+    condition = _strip_condition(rtype, condition)
+    matches = await store.find_ids(ctx.conn, rtype, condition)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"'{condition}' matches more than one {rtype}; nothing was deleted")
+    if not matches:
+        return Outcome(204, None, f"no {rtype} matches '{condition}'; nothing was deleted")
+    return await delete(ctx, rtype, matches[0])
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Parse a request body, turning JSON errors into a 400 that says where."""
+    if not raw.strip():
+        raise BadRequest("the request has no body")
+    try:
+        return jsonutil.loads(raw)
+    except jsonutil.JsonError as e:
+        raise BadRequest(str(e), code="structure") from None

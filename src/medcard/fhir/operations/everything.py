@@ -1,0 +1,111 @@
+"""``Patient/{id}/$everything``: a child's whole record in one searchset Bundle.
+
+Returns every resource of the patient's compartment and the resources they refer to outside
+any record (practitioners, organizations, locations, medications). Parameters: ``_type``
+(comma-separated types), ``_since`` (changed at or after an instant), ``_count`` (page size;
+without it the whole record is streamed in one Bundle, in memory bounded by the database
+cursor, not by the record's size).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import datetime
+from urllib.parse import urlencode
+
+from medcard.core import jsonutil
+from medcard.core.errors import BadRequest
+from medcard.fhir import bundles, store
+from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.search.values import date_range
+from medcard.fhir.spec import r4
+
+
+
+def _since(call: OperationCall) -> datetime | None:
+    raw = [v for k, v in call.params if k == "_since"]
+    if not raw:
+        return None
+    rng = date_range(raw[-1])
+    if rng is None:
+        raise BadRequest(f"_since must be an instant such as 2024-01-01T00:00:00Z, not {raw[-1]!r}")
+    return rng[0]
+
+
+def _types(call: OperationCall) -> list[str] | None:
+    raw = [t.strip() for k, v in call.params if k == "_type" for t in v.split(",") if t.strip()]
+    unknown = [t for t in raw if t not in r4().resource_types]
+    if unknown:
+        raise BadRequest(f"_type names unknown resource types: {', '.join(unknown)}")
+    return raw or None
+
+
+def _cursor(call: OperationCall) -> tuple[str, str] | None:
+    raw = [v for k, v in call.params if k == "_cursor"]
+    if not raw:
+        return None
+    try:
+        key = jsonutil.loads(base64.urlsafe_b64decode(raw[-1] + "=" * (-len(raw[-1]) % 4)))
+        return str(key[0]), str(key[1])
+    except (ValueError, IndexError, TypeError):
+        raise BadRequest("_cursor is not a paging token this server issued") from None
+
+
+async def everything(call: OperationCall) -> Result:
+    assert call.resource_id is not None
+    pid = call.resource_id
+    since, types, after = _since(call), _types(call), _cursor(call)
+    count_raw = [v for k, v in call.params if k == "_count"]
+    async with call.db.transaction() as conn:
+        await store.read(conn, "Patient", pid)  # 404 / 410 before anything is streamed
+    if count_raw:
+        if not count_raw[-1].isdigit() or int(count_raw[-1]) < 1:
+            raise BadRequest("_count must be a positive integer")
+        return await _page(call, pid, since, types, after, min(int(count_raw[-1]), call.max_page_size))
+    return Result(stream=_stream(call, pid, since, types))
+
+
+async def _page(call: OperationCall, pid: str, since: datetime | None, types: list[str] | None,
+                after: tuple[str, str] | None, count: int) -> Result:
+    async with call.db.transaction() as conn:
+        rows = [s async for s in store.everything(conn, pid, types=types, since=since, after=after,
+                                                  count=count + 1)]
+    entries = [bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
+               for s in rows[:count]]
+    keep = [(k, v) for k, v in call.params if k != "_cursor"]
+    self_url = f"{call.base}/Patient/{pid}/$everything"
+    links = [("self", self_url + ("?" + urlencode(call.params) if call.params else ""))]
+    if len(rows) > count:
+        last = rows[count - 1]
+        token = base64.urlsafe_b64encode(jsonutil.dumps([last.resource_type, last.id])).decode().rstrip("=")
+        links.append(("next", self_url + "?" + urlencode([*keep, ("_cursor", token)])))
+    return Result(body=bundles.bundle("searchset", entries, links=links))
+
+
+async def _stream(call: OperationCall, pid: str, since: datetime | None,
+                  types: list[str] | None) -> AsyncIterator[bytes]:
+    head = bundles.bundle("searchset", [], links=[("self", f"{call.base}/Patient/{pid}/$everything")])
+    opening, closing = head[: -len("]}")], "]}"
+    yield opening.encode()
+    first = True
+    # One statement, so one consistent snapshot of the record however long the stream takes.
+    async with call.db.transaction() as conn:
+        async for s in store.everything(conn, pid, types=types, since=since):
+            text = bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
+            yield (text if first else "," + text).encode()
+            first = False
+    yield closing.encode()
+
+
+OPERATION = Operation(
+    name="everything",
+    definition="http://hl7.org/fhir/OperationDefinition/Patient-everything",
+    resource_types=("Patient",),
+    instance=True,
+    type_level=False,
+    system=False,
+    methods=("GET", "POST"),
+    handler=everything,
+    documentation="The patient's whole record and the resources it refers to; _type, _since, _count.",
+)

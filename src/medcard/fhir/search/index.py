@@ -1,0 +1,214 @@
+"""Extraction of the index rows of a resource: one row per searchable value.
+
+For each search parameter of the resource's type, the compiled expression yields FHIR
+values; each is turned into rows of the index table of the parameter's type (``sp_token``,
+``sp_string``, ``sp_date``, ``sp_number``, ``sp_quantity``, ``sp_reference``, ``sp_uri``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from medcard.fhir.fhirpath import Node
+from medcard.fhir.search.params import Registry, SearchParam, registry
+from medcard.fhir.search.values import MAX_TIME, MIN_TIME, date_range, fold
+from medcard.fhir.spec import r4
+
+_STRING_PARTS = {
+    "HumanName": ("text", "family", "given", "prefix", "suffix"),
+    "Address": ("text", "line", "city", "district", "state", "postalCode", "country"),
+}
+_QUANTITY_TYPES = {"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
+_DATE_TYPES = {"date", "dateTime", "instant"}
+MAX_INDEXED_STRING = 512  # longer strings are indexed by their beginning
+
+
+@dataclass(slots=True)
+class IndexRows:
+    """The index rows of one resource, by table; each row starts with the parameter code."""
+
+    token: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
+    string: list[tuple[str, str, str]] = field(default_factory=list)
+    date: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    number: list[tuple[str, Decimal]] = field(default_factory=list)
+    quantity: list[tuple[str, Decimal, str | None, str | None]] = field(default_factory=list)
+    reference: list[tuple[str, str | None, str | None, str | None]] = field(default_factory=list)
+    uri: list[tuple[str, str]] = field(default_factory=list)
+
+    def patient_references(self, params: tuple[str, ...]) -> list[str]:
+        """Ids of the patients referenced through ``params``, in the order of ``params``."""
+        out: list[str] = []
+        for wanted in params:
+            for param, target_type, target_id, _url in self.reference:
+                if param == wanted and target_type == "Patient" and target_id and target_id not in out:
+                    out.append(target_id)
+        return out
+
+
+class Indexer:
+    """Turns resources into index rows using a registry of search parameters."""
+
+    def __init__(self, reg: Registry) -> None:
+        self.registry = reg
+        self._params: dict[str, list[SearchParam]] = {}
+        self._implicit_systems: dict[str, str | None] = {}
+
+    def rows(self, resource: dict[str, Any]) -> IndexRows:
+        rtype = resource["resourceType"]
+        params = self._params.get(rtype)
+        if params is None:
+            params = self._params[rtype] = self.registry.indexed(rtype)
+        out = IndexRows()
+        for param in params:
+            assert param.path is not None
+            nodes = param.path(resource)
+            if nodes:
+                self._add(out, param, nodes)
+        return out
+
+    def _add(self, out: IndexRows, param: SearchParam, nodes: list[Node]) -> None:
+        code = param.code
+        kind = param.type
+        if kind == "token":
+            for value, type_name in nodes:
+                out.token.extend((code, *t) for t in self._tokens(value, type_name, param))
+        elif kind == "string":
+            for value, type_name in nodes:
+                for text in _strings(value, type_name):
+                    exact = text[:MAX_INDEXED_STRING]
+                    out.string.append((code, fold(exact), exact))
+        elif kind == "date":
+            for value, type_name in nodes:
+                rng = _date_value(value, type_name)
+                if rng is not None:
+                    out.date.append((code, *rng))
+        elif kind == "reference":
+            for value, type_name in nodes:
+                ref = _reference(value, type_name)
+                if ref is not None:
+                    out.reference.append((code, *ref))
+        elif kind == "quantity":
+            for value, type_name in nodes:
+                if type_name in _QUANTITY_TYPES and isinstance(value, dict) and "value" in value:
+                    out.quantity.append((code, Decimal(value["value"]), value.get("system"),
+                                         value.get("code") or value.get("unit")))
+        elif kind == "number":
+            for value, _type_name in nodes:
+                if isinstance(value, int | Decimal) and not isinstance(value, bool):
+                    out.number.append((code, Decimal(value)))
+        elif kind == "uri":
+            for value, _type_name in nodes:
+                if isinstance(value, str):
+                    out.uri.append((code, value))
+
+    def _tokens(self, value: Any, type_name: str, param: SearchParam
+                ) -> list[tuple[str | None, str | None, str | None]]:
+        if type_name == "CodeableConcept" and isinstance(value, dict):
+            rows = [_coding(c) for c in value.get("coding", ()) if isinstance(c, dict)]
+            if isinstance(value.get("text"), str):
+                rows.append((None, None, fold(value["text"])))
+            return rows
+        if type_name == "Coding" and isinstance(value, dict):
+            return [_coding(value)]
+        if type_name == "Identifier" and isinstance(value, dict):
+            type_text = value.get("type", {}).get("text") if isinstance(value.get("type"), dict) else None
+            return [(value.get("system"), value.get("value"), fold(type_text) if type_text else None)]
+        if type_name == "ContactPoint" and isinstance(value, dict):
+            return [(value.get("system"), value.get("value"), None)]
+        if type_name == "boolean" and isinstance(value, bool):
+            return [(None, "true" if value else "false", None)]
+        if isinstance(value, str):
+            return [(self._implicit_system(param), value, None)]
+        return []
+
+    def _implicit_system(self, param: SearchParam) -> str | None:
+        """The code system of a ``code`` element, when its required value set has just one."""
+        key = f"{param.resource_type}.{param.code}"
+        if key not in self._implicit_systems:
+            system = None
+            expr = param.definition.expression if param.definition else None
+            if expr:
+                element = _element_of(param.resource_type, expr)
+                if element and element.binding:
+                    systems = r4().codes(element.binding) or {}
+                    system = next(iter(systems)) if len(systems) == 1 else None
+            self._implicit_systems[key] = system
+        return self._implicit_systems[key]
+
+
+def _element_of(resource_type: str, expression: str) -> Any:
+    path = expression.split("|")[0].strip()
+    steps = path.split(".")
+    if steps[0] != resource_type or len(steps) != 2:
+        return None
+    tdef = r4().types.get(resource_type)
+    return tdef.elements.get(steps[1]) if tdef else None
+
+
+def _coding(coding: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    display = coding.get("display")
+    return coding.get("system"), coding.get("code"), fold(display) if isinstance(display, str) else None
+
+
+def _strings(value: Any, type_name: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    parts = _STRING_PARTS.get(type_name)
+    if parts is None or not isinstance(value, dict):
+        return []
+    out: list[str] = []
+    for part in parts:
+        v = value.get(part)
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, list):
+            out.extend(x for x in v if isinstance(x, str))
+    return out
+
+
+def _date_value(value: Any, type_name: str) -> tuple[datetime, datetime] | None:
+    if type_name in _DATE_TYPES and isinstance(value, str):
+        return date_range(value)
+    if type_name == "Period" and isinstance(value, dict):
+        start = date_range(value["start"]) if isinstance(value.get("start"), str) else None
+        end = date_range(value["end"]) if isinstance(value.get("end"), str) else None
+        if start is None and end is None:
+            return None
+        return (start[0] if start else MIN_TIME), (end[1] if end else MAX_TIME)
+    if type_name == "Timing" and isinstance(value, dict):
+        events = [date_range(e) for e in value.get("event", ()) if isinstance(e, str)]
+        ranges = [r for r in events if r is not None]
+        if ranges:
+            return min(r[0] for r in ranges), max(r[1] for r in ranges)
+        bounds = value.get("repeat", {}).get("boundsPeriod") if isinstance(value.get("repeat"), dict) else None
+        return _date_value(bounds, "Period") if bounds else None
+    return None
+
+
+def _reference(value: Any, type_name: str) -> tuple[str | None, str | None, str | None] | None:
+    """(target type, target id, url) of a reference or canonical."""
+    if type_name in ("canonical", "uri", "url") and isinstance(value, str):
+        return None, None, value
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("reference")
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("#"):
+        return None
+    if ref.startswith(("urn:", "http://", "https://")):
+        return None, None, ref  # a resource on another server, or not yet resolved
+    parts = ref.split("/_history/")[0].split("/")
+    if len(parts) == 2:
+        return parts[0], parts[1], None
+    return None, None, ref
+
+
+@cache
+def indexer() -> Indexer:
+    """The process-wide indexer."""
+    return Indexer(registry())

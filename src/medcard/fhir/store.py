@@ -1,0 +1,458 @@
+"""The resource store: versioned FHIR resources and their index rows in PostgreSQL.
+
+Every query on ``resource``, ``resource_history``, ``resource_compartment`` and the ``sp_*``
+index tables lives here. Functions run inside the caller's transaction and never commit.
+
+Writes go through :class:`WriteBatch`: each create, update or delete is prepared in Python
+(validated, versioned, serialized, indexed) and the batch then writes every row with a fixed
+number of statements (``executemany`` and ``COPY``), however many resources it holds. A REST
+call writes a batch of one; a transaction Bundle or an import writes many at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+
+from medcard.core import jsonutil
+from medcard.core.errors import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
+from medcard.core.time import fhir_instant, utcnow
+from medcard.fhir.search.index import IndexRows, indexer
+from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
+from medcard.fhir.spec import r4
+from medcard.fhir.validation import validate
+
+# Index row kind -> (table, its value columns with their SQL types).
+INDEX_TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "token": ("sp_token", (("system", "text"), ("code", "text"), ("text", "text"))),
+    "string": ("sp_string", (("value", "text"), ("exact", "text"))),
+    "date": ("sp_date", (("low", "timestamptz"), ("high", "timestamptz"))),
+    "number": ("sp_number", (("value", "numeric"),)),
+    "quantity": ("sp_quantity", (("value", "numeric"), ("system", "text"), ("code", "text"))),
+    "reference": ("sp_reference", (("target_type", "text"), ("target_id", "text"), ("url", "text"))),
+    "uri": ("sp_uri", (("value", "text"),)),
+}
+_COLUMNS = "resource_type, id, version_id, last_updated, deleted, content"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One version of a resource as stored; ``content`` is its JSON text (None when deleted)."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: str | None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def location(self) -> str:
+        return f"{self.resource_type}/{self.id}/_history/{self.version_id}"
+
+    def resource(self) -> dict[str, Any]:
+        """The parsed resource (for callers that must look inside it)."""
+        if self.content is None:
+            raise Gone(f"{self.resource_type}/{self.id} was deleted")
+        parsed: dict[str, Any] = jsonutil.loads(self.content)
+        return parsed
+
+
+def _stored(row: tuple[Any, ...]) -> Stored:
+    return Stored(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+# reads -----------------------------------------------------------------------
+
+
+async def read_current(conn: AsyncConnection, rtype: str, rid: str) -> Stored | None:
+    """The current version, deleted or not; None if the resource never existed."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM resource WHERE resource_type = %s AND id = %s", (rtype, rid))
+    row = await cur.fetchone()
+    return _stored(row) if row else None
+
+
+async def read(conn: AsyncConnection, rtype: str, rid: str) -> Stored:
+    """The current version; 404 if it never existed, 410 if deleted."""
+    stored = await read_current(conn, rtype, rid)
+    if stored is None:
+        raise NotFound(f"{rtype}/{rid} is not known")
+    if stored.deleted:
+        raise Gone(f"{rtype}/{rid} was deleted", headers={"ETag": stored.etag})
+    return stored
+
+
+async def vread(conn: AsyncConnection, rtype: str, rid: str, version: int) -> Stored:
+    """One version; 404 if there is no such version, 410 if that version is a deletion."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM resource WHERE resource_type = %s AND id = %s AND version_id = %s "
+        f"UNION ALL SELECT {_COLUMNS} FROM resource_history "
+        "WHERE resource_type = %s AND id = %s AND version_id = %s",
+        (rtype, rid, version, rtype, rid, version))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"{rtype}/{rid} has no version {version}")
+    stored = _stored(row)
+    if stored.deleted:
+        raise Gone(f"version {version} of {rtype}/{rid} is a deletion", headers={"ETag": stored.etag})
+    return stored
+
+
+async def find_ids(conn: AsyncConnection, rtype: str, query: str, limit: int = 2) -> list[str]:
+    """Ids of current resources matching a conditional query (``identifier=sys|1``)."""
+    criteria = strict_criteria(rtype, query)
+    b = SqlBuilder()
+    where = where_clause(criteria, b)
+    sql = (f"SELECT r.id FROM resource r WHERE r.resource_type = {b.bind(rtype)} AND NOT r.deleted "
+           f"AND {where} LIMIT {int(limit)}")
+    cur = await conn.execute(sql, b.params)
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def existing(conn: AsyncConnection, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """For each (type, id), whether it exists and is not deleted; absent keys never existed."""
+    pairs = list(set(refs))
+    if not pairs:
+        return {}
+    cur = await conn.execute(
+        "SELECT r.resource_type, r.id, r.deleted FROM resource r "
+        "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i",
+        ([p[0] for p in pairs], [p[1] for p in pairs]))
+    return {(t, i): not d for t, i, d in await cur.fetchall()}
+
+
+# history ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    entries: list[Stored]
+    more: bool
+
+
+async def history(
+    conn: AsyncConnection,
+    *,
+    rtype: str | None = None,
+    rid: str | None = None,
+    since: datetime | None = None,
+    before: tuple[datetime, str, str, int] | None = None,
+    count: int = 50,
+) -> HistoryPage:
+    """Versions newest first, for one resource, one type or the whole server.
+
+    ``before`` is the keyset of the last entry of the previous page.
+    """
+    conds: list[str] = []
+    params: list[Any] = []
+    if rtype is not None:
+        conds.append("resource_type = %s")
+        params.append(rtype)
+    if rid is not None:
+        conds.append("id = %s")
+        params.append(rid)
+    if since is not None:
+        conds.append("last_updated >= %s")
+        params.append(since)
+    if before is not None:
+        conds.append("(last_updated, resource_type, id, version_id) < (%s, %s, %s, %s)")
+        params.extend(before)
+    where = " AND ".join(conds) or "TRUE"
+    order = "ORDER BY last_updated DESC, resource_type DESC, id DESC, version_id DESC"
+    sql = (f"(SELECT {_COLUMNS} FROM resource WHERE {where} {order} LIMIT {count + 1}) UNION ALL "
+           f"(SELECT {_COLUMNS} FROM resource_history WHERE {where} {order} LIMIT {count + 1}) "
+           f"{order} LIMIT {count + 1}")
+    cur = await conn.execute(sql, params + params)
+    rows = [_stored(r) for r in await cur.fetchall()]
+    return HistoryPage(rows[:count], len(rows) > count)
+
+
+# the patient compartment --------------------------------------------------------
+
+
+async def everything(
+    conn: AsyncConnection,
+    patient_id: str,
+    *,
+    types: list[str] | None = None,
+    since: datetime | None = None,
+    after: tuple[str, str] | None = None,
+    count: int | None = None,
+) -> AsyncIterator[Stored]:
+    """The patient's whole record, plus the resources it refers to outside any record.
+
+    Ordered by (type, id); ``after`` is the key of the last resource of the previous page.
+    The compartment part is one range scan of ``resource_patient_idx``.
+    """
+    conds = ["NOT r.deleted"]
+    params: list[Any] = []
+    if types:
+        conds.append("r.resource_type = ANY(%s)")
+        params.append(types)
+    if since is not None:
+        conds.append("r.last_updated >= %s")
+        params.append(since)
+    if after is not None:
+        conds.append("(r.resource_type, r.id) > (%s, %s)")
+        params.extend(after)
+    filt = " AND ".join(conds)
+    limit = f"LIMIT {int(count)}" if count else ""
+    sql = f"""
+        SELECT {_COLUMNS} FROM (
+            SELECT r.* FROM resource r WHERE r.patient_id = %s
+            UNION
+            SELECT r.* FROM resource_compartment c
+              JOIN resource r ON r.resource_type = c.resource_type AND r.id = c.resource_id
+             WHERE c.patient_id = %s
+            UNION
+            SELECT r.* FROM (SELECT DISTINCT target_type, target_id FROM sp_reference
+                              WHERE patient_id = %s AND target_type IS NOT NULL) ref
+              JOIN resource r ON r.resource_type = ref.target_type AND r.id = ref.target_id
+             WHERE r.patient_id IS NULL
+        ) r WHERE {filt} ORDER BY r.resource_type, r.id {limit}"""
+    # A server-side cursor: rows arrive in chunks, so memory does not grow with the record.
+    async with conn.cursor(name="everything") as cur:
+        cur.itersize = 200
+        await cur.execute(sql, [patient_id, patient_id, patient_id, *params])
+        async for row in cur:
+            yield _stored(row)
+
+
+# writes ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Write:
+    stored: Stored
+    patient_id: str | None
+    other_patients: list[str]
+    content_hash: bytes | None
+    index: IndexRows | None
+    kind: str  # "create" | "update" | "delete"
+
+
+@dataclass
+class WriteBatch:
+    """Writes prepared in Python and flushed to PostgreSQL together.
+
+    ``check_references``: refuse literal references to resources that do not exist (422);
+    the bulk importer turns it off while it loads resources in dependency order.
+    """
+
+    conn: AsyncConnection
+    check_references: bool = True
+    now: datetime = field(default_factory=utcnow)
+    _pending: list[_Write] = field(default_factory=list)
+    # (type, id) -> exists, for resources this batch creates or deletes before the flush
+    _local: dict[tuple[str, str], bool] = field(default_factory=dict)
+
+    # preparation ---------------------------------------------------------------
+
+    async def create(self, resource: dict[str, Any], *, rid: str | None = None) -> Stored:
+        """A new resource with a server id (or ``rid``, for create-on-update)."""
+        validate(resource)
+        rtype = resource["resourceType"]
+        rid = rid or str(uuid.uuid4())
+        return await self._prepare(resource, rtype, rid, 1, "create")
+
+    async def update(
+        self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: int | None = None
+    ) -> tuple[Stored, bool]:
+        """A new version (or the first one); returns it and whether it was created."""
+        validate(resource, expected_type=rtype)
+        current = await self._lock(rtype, rid)
+        if current is None:
+            if if_match is not None:
+                raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
+            return await self._prepare(resource, rtype, rid, 1, "create"), True
+        version, deleted, old_hash = current
+        if if_match is not None and if_match != version:
+            raise PreconditionFailed(
+                f"{rtype}/{rid} is at version {version}, not {if_match}: it was changed by someone else")
+        body, new_hash = _body_and_hash(resource, rtype, rid)
+        if not deleted and old_hash == new_hash:
+            unchanged = await read_current(self.conn, rtype, rid)
+            assert unchanged is not None
+            return unchanged, False  # nothing changed: no new version
+        return await self._prepare(resource, rtype, rid, version + 1, "update", body, new_hash), deleted
+
+    async def delete(self, rtype: str, rid: str) -> Stored | None:
+        """Mark deleted (a new version without content); None if it was already deleted."""
+        current = await self._lock(rtype, rid)
+        if current is None:
+            raise NotFound(f"{rtype}/{rid} is not known")
+        version, deleted, _ = current
+        if deleted:
+            return None
+        stored = Stored(rtype, rid, version + 1, self.now, True, None)
+        self._pending.append(_Write(stored, None, [], None, None, "delete"))
+        self._local[(rtype, rid)] = False
+        return stored
+
+    async def _lock(self, rtype: str, rid: str) -> tuple[int, bool, bytes | None] | None:
+        if (rtype, rid) in self._local:
+            raise Conflict(f"{rtype}/{rid} is changed twice in one request")
+        cur = await self.conn.execute(
+            "SELECT version_id, deleted, content_hash FROM resource WHERE resource_type = %s AND id = %s "
+            "FOR UPDATE", (rtype, rid))
+        row = await cur.fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def _prepare(
+        self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
+        body: bytes | None = None, content_hash: bytes | None = None,
+    ) -> Stored:
+        if body is None or content_hash is None:
+            body, content_hash = _body_and_hash(resource, rtype, rid)
+        content = _with_meta(resource, rtype, rid, version, self.now)
+        if self.check_references:
+            await self._check_references(content)
+        rows = indexer().rows(content)
+        patients = [rid] if rtype == "Patient" else rows.patient_references(
+            r4().patient_compartment.get(rtype, ()))
+        stored = Stored(rtype, rid, version, self.now, False, jsonutil.dumps_str(content))
+        self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], content_hash,
+                                    rows, kind))
+        self._local[(rtype, rid)] = True
+        return stored
+
+    async def _check_references(self, resource: dict[str, Any]) -> None:
+        refs = literal_references(resource) - {(resource["resourceType"], resource["id"])}
+        if not refs:
+            return
+        unknown = {r for r in refs if r not in self._local}
+        found = await existing(self.conn, unknown) if unknown else {}
+        exists = {**found, **{r: self._local[r] for r in refs if r in self._local}}
+        missing = [f"{t}/{i}" for t, i in sorted(refs) if not exists.get((t, i), False)]
+        if missing:
+            raise Unprocessable(
+                f"{resource['resourceType']} refers to resources that do not exist: {', '.join(missing)}",
+                code="not-found")
+
+    # flushing ------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write every prepared change: one pipelined round trip, whatever the batch size."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            async with self.conn.pipeline(), self.conn.cursor() as cur:
+                for sql, params in _flush_statements(pending):
+                    await cur.execute(sql, params)
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("a resource with this id was created at the same time by another request") from None
+
+
+def _flush_statements(pending: list[_Write]) -> list[tuple[str, list[Any]]]:
+    """The statements that write a batch; each takes whole columns as arrays."""
+    statements: list[tuple[str, list[Any]]] = []
+    replaced = [w.stored for w in pending if w.kind != "create"]
+    if replaced:
+        keys = [[s.resource_type for s in replaced], [s.id for s in replaced]]
+        deletes = ", ".join(
+            f"d_{table} AS (DELETE FROM {table} t USING k WHERE t.resource_type = k.t AND t.resource_id = k.i)"
+            for table in ("resource_compartment", *(t for t, _ in INDEX_TABLES.values())))
+        statements.append((
+            "WITH k AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS k(t, i)), "
+            f"{deletes} "
+            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, patient_id, "
+            "content) SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.patient_id, "
+            "r.content FROM resource r JOIN k ON r.resource_type = k.t AND r.id = k.i", keys))
+        changes = [w for w in pending if w.kind != "create"]
+        statements.append((
+            "UPDATE resource r SET version_id = u.v, last_updated = u.lu, deleted = u.d, "
+            "patient_id = CASE WHEN u.d THEN r.patient_id ELSE u.p END, content_hash = u.h, content = u.c "
+            "FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::bool[], %s::text[], "
+            "%s::bytea[], %s::text[]) AS u(t, i, v, lu, d, p, h, c) WHERE r.resource_type = u.t AND r.id = u.i",
+            _columns([(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated,
+                       w.stored.deleted, w.patient_id, w.content_hash, w.stored.content) for w in changes], 8)))
+    created = [w for w in pending if w.kind == "create"]
+    if created:
+        statements.append((
+            "INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, patient_id, "
+            "content_hash, content) SELECT t, i, v, lu, false, p, h, c FROM unnest(%s::text[], %s::text[], "
+            "%s::int[], %s::timestamptz[], %s::text[], %s::bytea[], %s::text[]) AS u(t, i, v, lu, p, h, c)",
+            _columns([(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated,
+                       w.patient_id, w.content_hash, w.stored.content) for w in created], 7)))
+    compartments = [(p, w.stored.resource_type, w.stored.id) for w in pending for p in w.other_patients]
+    if compartments:
+        statements.append((
+            "INSERT INTO resource_compartment (patient_id, resource_type, resource_id) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+            _columns(compartments, 3)))
+    for kind, (table, columns) in INDEX_TABLES.items():
+        rows = [(w.stored.resource_type, w.stored.id, w.patient_id, *row)
+                for w in pending if w.index is not None for row in getattr(w.index, kind)]
+        if not rows:
+            continue
+        typed = (("resource_type", "text"), ("resource_id", "text"), ("patient_id", "text"), ("param", "text"),
+                 *columns)
+        names = ", ".join(name for name, _ in typed)
+        casts = ", ".join(f"%s::{sql_type}[]" for _, sql_type in typed)
+        statements.append((f"INSERT INTO {table} ({names}) SELECT * FROM unnest({casts})",
+                           _columns(rows, len(typed))))
+    return statements
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to columns (each becomes one array parameter)."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+def _body_and_hash(resource: dict[str, Any], rtype: str, rid: str) -> tuple[bytes, bytes]:
+    """The resource without server metadata, serialized, and its hash (to spot no-op updates)."""
+    meta = resource.get("meta")
+    clean = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    if isinstance(meta, dict):
+        rest = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+        if rest:
+            clean["meta"] = rest
+    body = jsonutil.dumps([rtype, rid, clean])
+    return body, hashlib.sha256(body).digest()
+
+
+def _with_meta(resource: dict[str, Any], rtype: str, rid: str, version: int, now: datetime) -> dict[str, Any]:
+    """The resource as stored: id and server-set meta first, the rest in the client's order."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = fhir_instant(now)
+    out: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
+    for key, value in resource.items():
+        if key not in out:
+            out[key] = value
+    return out
+
+
+def literal_references(resource: Any) -> set[tuple[str, str]]:
+    """Every relative literal reference (``Type/id``) in a resource, its contained ones included."""
+    found: set[tuple[str, str]] = set()
+    types = r4().resource_types
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and "/" in ref and not ref.startswith(("urn:", "http:", "https:", "#")):
+                parts = ref.split("/_history/")[0].split("/")
+                if len(parts) == 2 and parts[0] in types:
+                    found.add((parts[0], parts[1]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(resource)
+    return found

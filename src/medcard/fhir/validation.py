@@ -1,0 +1,345 @@
+"""Validation of FHIR R4 JSON against the official structure definitions.
+
+Checks, for every element of a resource (contained and nested resources included): that it
+is defined for its type, its cardinality, the JSON type and lexical form of primitives (the
+regular expressions of the specification, plus real calendar dates), primitive extensions
+(``_element``), choice types, reference targets, required bindings (codes, Codings and
+CodeableConcepts whose value sets can be enumerated), and the element invariants that hold
+everywhere (ele-1: no empty objects, arrays or strings; ext-1: an extension has a value or
+extensions, not both; dom-2/dom-4: contained resources carry no contained resources or
+version metadata). Every problem is reported with its FHIRPath location.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from medcard.core.errors import BadRequest, Issue
+from medcard.fhir.spec import Element, Spec, r4
+
+MAX_DEPTH = 48
+MAX_STRING = 1024 * 1024  # FHIR: strings SHALL NOT exceed 1 MB
+MAX_ISSUES = 100
+INTEGER_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
+ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+REFERENCE_PATTERN = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/([A-Za-z0-9\-.]{1,64}))?")
+_DATE_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+class _Validator:
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.issues: list[Issue] = []
+        self.patterns = _patterns(spec)
+
+    def error(self, path: str, message: str, code: str = "structure") -> None:
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(Issue(message, code=code, expression=(path,) if path else ()))
+
+    # resources ---------------------------------------------------------------
+
+    def resource(self, obj: Any, path: str, depth: int, *, contained: bool = False) -> None:
+        if not isinstance(obj, dict):
+            self.error(path, f"expected a resource (a JSON object), found {_json_type(obj)}")
+            return
+        rtype = obj.get("resourceType")
+        if not isinstance(rtype, str) or rtype not in self.spec.resource_types:
+            found = "no resourceType" if rtype is None else f"resourceType {rtype!r}"
+            self.error(path, f"expected a FHIR R4 resource, found {found}", "structure")
+            return
+        root = rtype if path == "" else path
+        if "id" in obj and not (isinstance(obj["id"], str) and ID_PATTERN.fullmatch(obj["id"])):
+            self.error(f"{root}.id", "id must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", "value")
+        if contained:
+            if "contained" in obj:
+                self.error(root, "a contained resource cannot contain resources (dom-2)", "invariant")
+            meta = obj.get("meta")
+            if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
+                self.error(f"{root}.meta", "a contained resource cannot have meta.versionId or "
+                           "meta.lastUpdated (dom-4)", "invariant")
+        self.complex(obj, rtype, root, depth, skip=("resourceType", "id", "contained"))
+        if "contained" in obj:
+            items = self.cardinality(self.spec.type_def(rtype).elements["contained"], obj["contained"],
+                                     f"{root}.contained")
+            for i, item in enumerate(items or ()):
+                self.resource(item, f"{root}.contained[{i}]", depth + 1, contained=True)
+
+    # complex types -----------------------------------------------------------
+
+    def complex(self, obj: Any, type_name: str, path: str, depth: int, skip: tuple[str, ...] = ()) -> None:
+        if depth > MAX_DEPTH:
+            self.error(path, f"nested more than {MAX_DEPTH} levels deep", "too-costly")
+            return
+        if not isinstance(obj, dict):
+            self.error(path, f"expected an object of type {type_name}, found {_json_type(obj)}")
+            return
+        if not obj:
+            self.error(path, "an element must have a value or children, found an empty object (ele-1)",
+                       "invariant")
+            return
+        tdef = self.spec.type_def(type_name)
+        present: set[str] = set()
+        for key, value in obj.items():
+            if key in skip:
+                continue
+            if key.startswith("_"):
+                self.primitive_extension(obj, key, value, tdef.keys, path, depth)
+                present.add(tdef.keys[key[1:]][0].name if key[1:] in tdef.keys else key)
+                continue
+            entry = tdef.keys.get(key)
+            if entry is None:
+                self.error(f"{path}.{key}", f"unknown element '{key}' in {type_name}")
+                continue
+            element, concrete = entry
+            child = _child_path(path, element, concrete)
+            if element.choice and element.name in present:
+                self.error(child, f"more than one type given for the choice element {element.name}[x]")
+            present.add(element.name)
+            self.element(element, concrete, value, child, depth)
+        for element in tdef.required:
+            if element.name not in present:
+                self.error(f"{path}.{element.name}", f"missing required element '{element.name}' "
+                           f"(minimum cardinality {element.min})", "required")
+        if type_name == "Extension" and ("extension" in obj) == any(k.startswith("value") for k in obj):
+            self.error(path, "an extension must have either extensions or a value[x], and not both (ext-1)",
+                       "invariant")
+
+    def cardinality(self, element: Element, value: Any, path: str) -> list[Any] | None:
+        """The values of an element as a list, or None after reporting a cardinality error."""
+        if element.max_many:
+            if not isinstance(value, list):
+                self.error(path, f"element '{element.name}' repeats: expected an array, found {_json_type(value)}")
+                return None
+            if not value:
+                self.error(path, "an array must not be empty (ele-1)", "invariant")
+                return None
+            return value
+        if isinstance(value, list):
+            self.error(path, f"element '{element.name}' has at most one value: expected a single value, "
+                       "found an array")
+            return None
+        return [value]
+
+    def element(self, element: Element, type_name: str, value: Any, path: str, depth: int) -> None:
+        values = self.cardinality(element, value, path)
+        if values is None:
+            return
+        many = element.max_many
+        for i, item in enumerate(values):
+            item_path = f"{path}[{i}]" if many else path
+            if item is None:
+                if not self.spec.is_primitive(type_name):
+                    self.error(item_path, "null is not allowed here")
+                continue  # a primitive array may hold null where _element has the extension
+            if self.spec.is_primitive(type_name):
+                self.primitive(type_name, item, item_path)
+            elif type_name == "Resource":
+                self.resource(item, item_path, depth + 1)
+            else:
+                self.complex(item, type_name, item_path, depth + 1)
+                if type_name == "Reference" and isinstance(item, dict):
+                    self.reference(element, item, item_path)
+            if element.binding:
+                self.binding(element.binding, type_name, item, item_path)
+
+    def primitive_extension(
+        self, obj: dict[str, Any], key: str, value: Any, keys: dict[str, tuple[Element, str]], path: str,
+        depth: int,
+    ) -> None:
+        name = key[1:]
+        entry = keys.get(name)
+        if entry is None or not self.spec.is_primitive(entry[1]):
+            self.error(f"{path}.{key}", f"unknown element '{key}': '_' prefixes extensions of primitive elements")
+            return
+        element = entry[0]
+        base = obj.get(name)
+        if element.max_many:
+            if not isinstance(value, list):
+                self.error(f"{path}.{key}", f"'{key}' must be an array matching '{name}'")
+                return
+            if base is not None and (not isinstance(base, list) or len(base) != len(value)):
+                self.error(f"{path}.{key}", f"'{key}' must have as many items as '{name}'")
+            for i, item in enumerate(value):
+                if item is not None:
+                    self.complex(item, "Element", f"{path}.{name}[{i}]", depth + 1)
+                elif not isinstance(base, list) or i >= len(base) or base[i] is None:
+                    self.error(f"{path}.{name}[{i}]", "an item has neither a value nor an extension")
+        else:
+            self.complex(value, "Element", f"{path}.{name}", depth + 1)
+
+    # primitives --------------------------------------------------------------
+
+    def primitive(self, type_name: str, value: Any, path: str) -> None:
+        kind = _PRIMITIVE_KIND.get(type_name, "string")
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                self.error(path, f"expected a boolean (true or false), found {_json_type(value)}", "value")
+            return
+        if kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.error(path, f"expected an integer ({type_name}), found {_json_type(value)}", "value")
+                return
+            low, high = INTEGER_RANGE[type_name]
+            if not low <= value <= high:
+                self.error(path, f"{value} is out of range for {type_name} ({low}..{high})", "value")
+            return
+        if kind == "number":
+            if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+                self.error(path, f"expected a number (decimal), found {_json_type(value)}", "value")
+            return
+        if not isinstance(value, str):
+            self.error(path, f"expected a string ({type_name}), found {_json_type(value)}", "value")
+            return
+        if not value:
+            self.error(path, "a string must not be empty (ele-1)", "invariant")
+            return
+        if len(value) > MAX_STRING:
+            self.error(path, f"a {type_name} must not exceed 1 MB", "too-costly")
+            return
+        if type_name == "xhtml":
+            self.xhtml(value, path)
+            return
+        pattern = self.patterns.get(type_name)
+        if pattern is not None and not pattern.fullmatch(value):
+            self.error(path, f"'{_clip(value)}' is not a valid {type_name}", "value")
+            return
+        if type_name in ("date", "dateTime", "instant") and not _real_date(value):
+            self.error(path, f"'{_clip(value)}' is not a real calendar date", "value")
+
+    def xhtml(self, value: str, path: str) -> None:
+        text = value.strip()
+        if not (text.startswith("<div") and text.endswith("</div>")):
+            self.error(path, "narrative must be an XHTML <div> element", "value")
+        elif re.search(r"<\s*script|\son[a-z]+\s*=|javascript:", text, re.IGNORECASE):
+            self.error(path, "narrative must not contain scripts or event handlers (txt-1)", "security")
+
+    # references and bindings ---------------------------------------------------
+
+    def reference(self, element: Element, ref: dict[str, Any], path: str) -> None:
+        target = ref.get("reference")
+        if not isinstance(target, str):
+            return
+        if target.startswith(("#", "urn:uuid:", "urn:oid:", "http://", "https://")) or "?" in target:
+            return
+        match = REFERENCE_PATTERN.fullmatch(target)
+        if match is None:
+            self.error(f"{path}.reference", f"'{_clip(target)}' is not a valid reference "
+                       "(expected Type/id, an absolute URL, #contained or urn:uuid:)", "value")
+            return
+        rtype = match.group(1)
+        if rtype not in self.spec.resource_types:
+            self.error(f"{path}.reference", f"'{rtype}' is not a FHIR R4 resource type", "value")
+        elif element.targets and rtype not in element.targets:
+            self.error(f"{path}.reference", f"a reference to {rtype} is not allowed here "
+                       f"(allowed: {', '.join(element.targets)})", "value")
+
+    def binding(self, value_set: str, type_name: str, value: Any, path: str) -> None:
+        systems = self.spec.codes(value_set)
+        if systems is None:
+            return
+        vs_name = value_set.rsplit("/", 1)[-1]
+        if type_name == "code" and isinstance(value, str):
+            if not any(value in codes for codes in systems.values()):
+                self.error(path, f"'{_clip(value)}' is not a code of the required value set {vs_name} "
+                           f"({_sample(systems)})", "code-invalid")
+        elif type_name == "Coding" and isinstance(value, dict):
+            if not _coding_in(value, systems):
+                self.error(path, f"the coding is not in the required value set {vs_name}", "code-invalid")
+        elif type_name == "CodeableConcept" and isinstance(value, dict):
+            codings = value.get("coding")
+            if not isinstance(codings, list) or not any(
+                isinstance(c, dict) and _coding_in(c, systems) for c in codings
+            ):
+                self.error(path, f"no coding is from the required value set {vs_name}", "code-invalid")
+
+
+_PRIMITIVE_KIND = {
+    "boolean": "boolean",
+    "integer": "integer",
+    "positiveInt": "integer",
+    "unsignedInt": "integer",
+    "decimal": "number",
+}
+
+
+@cache
+def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
+    out = {name: re.compile(info["regex"]) for name, info in spec.primitives.items() if "regex" in info}
+    for name in ("string", "markdown"):
+        out.pop(name, None)  # "[ \r\n\t\S]+": any non-empty text; checked by length instead
+    return out
+
+
+def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:
+    codes = systems.get(coding.get("system", ""))
+    return codes is not None and coding.get("code") in codes
+
+
+def _child_path(path: str, element: Element, concrete: str) -> str:
+    if element.choice:
+        return f"{path}.{element.name}.ofType({concrete})"
+    return f"{path}.{element.name}"
+
+
+def _real_date(value: str) -> bool:
+    match = _DATE_PREFIX.match(value)
+    if match is None:
+        return True  # year or year-month only
+    try:
+        date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return False
+    return True
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _sample(systems: dict[str, frozenset[str]], limit: int = 8) -> str:
+    codes = sorted({c for cs in systems.values() for c in cs})
+    shown = ", ".join(codes[:limit])
+    return f"one of {shown}" + (", ..." if len(codes) > limit else "")
+
+
+def validation_issues(resource: Any, spec: Spec | None = None) -> list[Issue]:
+    """All problems of a resource (empty when it is valid)."""
+    v = _Validator(spec or r4())
+    v.resource(resource, "", 0)
+    return v.issues
+
+
+def validate(resource: Any, *, expected_type: str | None = None) -> None:
+    """Raise :class:`BadRequest` listing every problem, unless the resource is valid R4."""
+    if expected_type is not None and isinstance(resource, dict):
+        found = resource.get("resourceType")
+        if found != expected_type:
+            raise BadRequest(
+                f"expected a {expected_type} resource, found {found!r}" if found else
+                f"expected a {expected_type} resource, found no resourceType",
+                code="invalid",
+            )
+    issues = validation_issues(resource)
+    if issues:
+        first = issues[0]
+        where = f" at {first.expression[0]}" if first.expression else ""
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise BadRequest(f"invalid resource: {first.diagnostics}{where}{more}", issues)
