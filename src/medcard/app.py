@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
-        async with app.state.db.transaction() as conn:
+        async with app.state.db.connection() as conn:
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -95,9 +94,9 @@ def serve(
         else:
             migrate.upgrade(url)
         export_database_url(url)  # the worker processes read it from their environment
-        typer.echo(f"medcard {__version__} serving http://{host}:{port}/fhir/R4 "
-                   f"({'embedded PostgreSQL in ' + str(settings.pgdata) if not settings.database_url else 'external database'}); "
-                   "Ctrl-C stops it", err=True)
+        where = "an external database" if settings.database_url else f"embedded PostgreSQL in {settings.pgdata}"
+        typer.echo(f"medcard {__version__} serving http://{host}:{port}/fhir/R4 on {where}; Ctrl-C stops it",
+                   err=True)
         # uvicorn re-raises SIGTERM once it has shut down; turn it into an exit that unwinds
         # this block, so the embedded PostgreSQL is stopped (SIGINT already raises KeyboardInterrupt).
         signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -153,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_home() -> Path:
+    # root runs services: keep the data in the system's place rather than under /root.
+    if os.geteuid() == 0:
+        return Path("/var/lib/medcard")
     return Path(platformdirs.user_data_dir("medcard", appauthor=False))
 
 
@@ -65,7 +69,5 @@ def get_settings() -> Settings:
 
 def export_database_url(url: str) -> None:
     """Hand the database URL to child processes (``serve --workers N``) through their environment."""
-    import os
-
     os.environ["MEDCARD_DATABASE_URL"] = url
     get_settings.cache_clear()

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from helpers import body, created_id, post, put
 
+from helpers import body, created_id, post, put
 from medcard.core import jsonutil
 
 
@@ -213,7 +213,8 @@ def test_history_at_type_and_system_level_with_since_and_count(http: httpx.Clien
     next_url = next(link["url"] for link in page["link"] if link["relation"] == "next")
     rest = body(http.get(next_url))
     seen += [e["fullUrl"] + e["resource"]["meta"]["versionId"] for e in rest["entry"]]
-    assert len(seen) == 4 and len(set(seen)) == 4
+    assert len(seen) == 4
+    assert len(set(seen)) == 4
     since = page["entry"][0]["resource"]["meta"]["lastUpdated"]
     recent = body(http.get("/_history", params={"_since": since}))
     assert [e["resource"]["id"] for e in recent["entry"]] == [ids[0]]

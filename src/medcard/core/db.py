@@ -1,4 +1,8 @@
-"""The database: a connection pool per process; the request or job owns the transaction."""
+"""The database: a connection pool per process; the request or job owns the transaction.
+
+Pooled connections are in autocommit mode: a read that is one statement costs one round trip,
+and every write runs inside an explicit :meth:`Database.transaction`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ log = logging.getLogger(__name__)
 async def _configure(conn: AsyncConnection) -> None:
     await conn.execute("SET application_name = 'medcard'")
     await conn.execute("SET TIME ZONE 'UTC'")
-    await conn.commit()
 
 
 class Database:
@@ -25,7 +28,7 @@ class Database:
         self.url = url
         self.pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=_configure,
-            kwargs={"autocommit": False}, name="medcard",
+            kwargs={"autocommit": True}, name="medcard",
         )
 
     async def open(self) -> None:
@@ -42,6 +45,6 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for work that manages its own transactions (streaming reads)."""
+        """A connection in autocommit mode, for reads that are a single statement (one round trip)."""
         async with self.pool.connection() as conn:
             yield conn

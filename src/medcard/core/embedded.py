@@ -150,7 +150,7 @@ class EmbeddedPostgres:
         log.info("creating a PostgreSQL cluster in %s", self.pgdata)
         result = subprocess.run(
             [str(BIN / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, "--encoding=UTF8",
-             "--locale=C.UTF-8", "--auth=trust", "--data-checksums"],
+             "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--auth=trust", "--data-checksums"],
             capture_output=True, text=True, **self.run_as.kwargs(),
         )
         if result.returncode != 0:

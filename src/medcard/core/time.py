@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 CLINIC_TZ = ZoneInfo("Europe/Moscow")
@@ -14,6 +15,7 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+@lru_cache(maxsize=1024)
 def fhir_instant(moment: datetime) -> str:
     """A FHIR ``instant`` with millisecond precision, e.g. ``2026-11-25T17:03:12.120Z``."""
     utc = moment.astimezone(UTC)

@@ -101,6 +101,31 @@ class Compiler:
 
         return union
 
+    def root_keys(self, expression: str, resource_type: str) -> frozenset[str] | None:
+        """The top-level JSON keys the expression can read on ``resource_type``.
+
+        A resource without any of them yields nothing, so the indexer skips the expression.
+        None when that cannot be told from the expression.
+        """
+        keys: set[str] = set()
+        for part in split_union(expression):
+            deceased = _DECEASED.match(part)
+            if deceased:
+                if deceased.group(1) == resource_type:
+                    return None  # yields false when the element is absent
+                continue
+            paren = _PAREN_AS.match(part)
+            steps = split_steps(paren.group(1) if paren else part)
+            if steps[0] not in (resource_type, "Resource", "DomainResource"):
+                continue
+            if len(steps) < 2:
+                return None
+            name = _INDEX.sub(r"\1", steps[1])
+            if not _NAME.fullmatch(name):
+                return None
+            keys.update(key for key, _ in self._keys_of(resource_type, name))
+        return frozenset(keys)
+
     def _part(self, part: str, resource_type: str) -> Path | None:
         deceased = _DECEASED.match(part)
         if deceased:

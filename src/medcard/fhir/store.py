@@ -22,7 +22,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from medcard.core import jsonutil
-from medcard.core.errors import Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
+from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir.search.index import IndexRows, indexer
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
@@ -217,8 +217,9 @@ async def everything(
               JOIN resource r ON r.resource_type = c.resource_type AND r.id = c.resource_id
              WHERE c.patient_id = %s
             UNION
-            SELECT r.* FROM (SELECT DISTINCT target_type, target_id FROM sp_reference
-                              WHERE patient_id = %s AND target_type IS NOT NULL) ref
+            SELECT r.* FROM (SELECT DISTINCT i.target_type, i.target_id FROM resource c
+                               JOIN sp_reference i ON i.resource_type = c.resource_type AND i.resource_id = c.id
+                              WHERE c.patient_id = %s AND i.target_type IS NOT NULL) ref
               JOIN resource r ON r.resource_type = ref.target_type AND r.id = ref.target_id
              WHERE r.patient_id IS NULL
         ) r WHERE {filt} ORDER BY r.resource_type, r.id {limit}"""
@@ -241,22 +242,27 @@ class _Write:
     content_hash: bytes | None
     index: IndexRows | None
     kind: str  # "create" | "update" | "delete"
+    references: set[tuple[str, str]] = field(default_factory=set)
+    where: str | None = None  # where the resource came from, for error messages (Bundle.entry[3])
 
 
 @dataclass
 class WriteBatch:
     """Writes prepared in Python and flushed to PostgreSQL together.
 
-    ``check_references``: refuse literal references to resources that do not exist (422);
-    the bulk importer turns it off while it loads resources in dependency order.
+    ``check_references``: refuse literal references to resources that do not exist (422).
+    They are checked when the batch is flushed, so the resources of one transaction may refer
+    to each other in any order.
     """
 
     conn: AsyncConnection
     check_references: bool = True
     now: datetime = field(default_factory=utcnow)
+    where: str | None = None  # set by the caller before each write, for error messages
     _pending: list[_Write] = field(default_factory=list)
     # (type, id) -> exists, for resources this batch creates or deletes before the flush
     _local: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _touched: set[tuple[str, str]] = field(default_factory=set)
 
     # preparation ---------------------------------------------------------------
 
@@ -302,8 +308,9 @@ class WriteBatch:
         return stored
 
     async def _lock(self, rtype: str, rid: str) -> tuple[int, bool, bytes | None] | None:
-        if (rtype, rid) in self._local:
+        if (rtype, rid) in self._touched:
             raise Conflict(f"{rtype}/{rid} is changed twice in one request")
+        self._touched.add((rtype, rid))
         cur = await self.conn.execute(
             "SELECT version_id, deleted, content_hash FROM resource WHERE resource_type = %s AND id = %s "
             "FOR UPDATE", (rtype, rid))
@@ -317,99 +324,118 @@ class WriteBatch:
         if body is None or content_hash is None:
             body, content_hash = _body_and_hash(resource, rtype, rid)
         content = _with_meta(resource, rtype, rid, version, self.now)
-        if self.check_references:
-            await self._check_references(content)
-        rows = indexer().rows(content)
-        patients = [rid] if rtype == "Patient" else rows.patient_references(
-            r4().patient_compartment.get(rtype, ()))
+        references = literal_references(content) - {(rtype, rid)} if self.check_references else set()
+        ix = indexer()
+        rows = ix.rows(content)
+        patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
         stored = Stored(rtype, rid, version, self.now, False, jsonutil.dumps_str(content))
         self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], content_hash,
-                                    rows, kind))
+                                    rows, kind, references, self.where))
         self._local[(rtype, rid)] = True
         return stored
 
-    async def _check_references(self, resource: dict[str, Any]) -> None:
-        refs = literal_references(resource) - {(resource["resourceType"], resource["id"])}
-        if not refs:
-            return
-        unknown = {r for r in refs if r not in self._local}
+    async def _check_references(self, pending: list[_Write]) -> None:
+        """Every literal reference must point at a resource that exists after this batch."""
+        wanted = {r for w in pending for r in w.references}
+        unknown = {r for r in wanted if r not in self._local}
         found = await existing(self.conn, unknown) if unknown else {}
-        exists = {**found, **{r: self._local[r] for r in refs if r in self._local}}
-        missing = [f"{t}/{i}" for t, i in sorted(refs) if not exists.get((t, i), False)]
-        if missing:
-            raise Unprocessable(
-                f"{resource['resourceType']} refers to resources that do not exist: {', '.join(missing)}",
-                code="not-found")
+        exists = {**found, **{r: self._local[r] for r in wanted if r in self._local}}
+        for w in pending:
+            missing = [f"{t}/{i}" for t, i in sorted(w.references) if not exists.get((t, i), False)]
+            if missing:
+                s = w.stored
+                message = f"{s.resource_type} refers to resources that do not exist: {', '.join(missing)}"
+                where = f"{w.where}.resource" if w.where else s.resource_type
+                raise Unprocessable(message, [Issue(message, code="not-found", expression=(where,))])
 
     # flushing ------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write every prepared change: one pipelined round trip, whatever the batch size."""
+        """Write every prepared change with a fixed number of round trips, whatever the batch size.
+
+        Small row sets go as multi-row INSERTs in one pipeline; large index row sets (a
+        transaction, an import) then go by COPY, which costs PostgreSQL least per row.
+        """
         pending, self._pending = self._pending, []
         if not pending:
             return
+        await self._check_references(pending)
+        statements, copies = _flush_plan(pending)
         try:
-            async with self.conn.pipeline(), self.conn.cursor() as cur:
-                for sql, params in _flush_statements(pending):
-                    await cur.execute(sql, params)
+            async with self.conn.cursor() as cur:
+                async with self.conn.pipeline():
+                    for sql, params in statements:
+                        await cur.execute(sql, params)
+                for table, columns, rows in copies:
+                    async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        for row in rows:
+                            await copy.write_row(row)
         except psycopg.errors.UniqueViolation:
             raise Conflict("a resource with this id was created at the same time by another request") from None
 
 
-def _flush_statements(pending: list[_Write]) -> list[tuple[str, list[Any]]]:
-    """The statements that write a batch; each takes whole columns as arrays."""
-    statements: list[tuple[str, list[Any]]] = []
-    replaced = [w.stored for w in pending if w.kind != "create"]
-    if replaced:
-        keys = [[s.resource_type for s in replaced], [s.id for s in replaced]]
+COPY_THRESHOLD = 100  # rows; from here on COPY is cheaper than a multi-row INSERT
+Statement = tuple[str, list[Any]]
+Copy = tuple[str, tuple[str, ...], list[tuple[Any, ...]]]
+_INDEX_HEAD = (("resource_type", "text"), ("resource_id", "text"), ("patient_id", "text"), ("param", "text"))
+
+
+def _values(rows: list[tuple[Any, ...]], types: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """A VALUES list with typed placeholders, and its flattened parameters."""
+    first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    rest = "(" + ", ".join(["%s"] * len(types)) + ")"
+    sql = "VALUES " + ", ".join([first] + [rest] * (len(rows) - 1))
+    return sql, [value for row in rows for value in row]
+
+
+def _flush_plan(pending: list[_Write]) -> tuple[list[Statement], list[Copy]]:
+    """The statements (pipelined) and COPYs that write a batch, in order."""
+    statements: list[Statement] = []
+    copies: list[Copy] = []
+    changed = [w for w in pending if w.kind != "create"]
+    if changed:
+        keys, params = _values([(w.stored.resource_type, w.stored.id) for w in changed], ("text", "text"))
         deletes = ", ".join(
             f"d_{table} AS (DELETE FROM {table} t USING k WHERE t.resource_type = k.t AND t.resource_id = k.i)"
             for table in ("resource_compartment", *(t for t, _ in INDEX_TABLES.values())))
         statements.append((
-            "WITH k AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS k(t, i)), "
-            f"{deletes} "
+            f"WITH k(t, i) AS ({keys}), {deletes} "
             "INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, patient_id, "
             "content) SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.patient_id, "
-            "r.content FROM resource r JOIN k ON r.resource_type = k.t AND r.id = k.i", keys))
-        changes = [w for w in pending if w.kind != "create"]
+            "r.content FROM resource r JOIN k ON r.resource_type = k.t AND r.id = k.i", params))
+        values, params = _values(
+            [(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated, w.stored.deleted,
+              w.patient_id, w.content_hash, w.stored.content) for w in changed],
+            ("text", "text", "int", "timestamptz", "bool", "text", "bytea", "text"))
         statements.append((
             "UPDATE resource r SET version_id = u.v, last_updated = u.lu, deleted = u.d, "
             "patient_id = CASE WHEN u.d THEN r.patient_id ELSE u.p END, content_hash = u.h, content = u.c "
-            "FROM unnest(%s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::bool[], %s::text[], "
-            "%s::bytea[], %s::text[]) AS u(t, i, v, lu, d, p, h, c) WHERE r.resource_type = u.t AND r.id = u.i",
-            _columns([(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated,
-                       w.stored.deleted, w.patient_id, w.content_hash, w.stored.content) for w in changes], 8)))
-    created = [w for w in pending if w.kind == "create"]
-    if created:
-        statements.append((
-            "INSERT INTO resource (resource_type, id, version_id, last_updated, deleted, patient_id, "
-            "content_hash, content) SELECT t, i, v, lu, false, p, h, c FROM unnest(%s::text[], %s::text[], "
-            "%s::int[], %s::timestamptz[], %s::text[], %s::bytea[], %s::text[]) AS u(t, i, v, lu, p, h, c)",
-            _columns([(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated,
-                       w.patient_id, w.content_hash, w.stored.content) for w in created], 7)))
+            f"FROM ({values}) AS u(t, i, v, lu, d, p, h, c) WHERE r.resource_type = u.t AND r.id = u.i", params))
+    created = [(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated, False,
+                w.patient_id, w.content_hash, w.stored.content) for w in pending if w.kind == "create"]
+    _insert(statements, copies, "resource", (("resource_type", "text"), ("id", "text"), ("version_id", "int"),
+            ("last_updated", "timestamptz"), ("deleted", "bool"), ("patient_id", "text"),
+            ("content_hash", "bytea"), ("content", "text")), created)
     compartments = [(p, w.stored.resource_type, w.stored.id) for w in pending for p in w.other_patients]
-    if compartments:
-        statements.append((
-            "INSERT INTO resource_compartment (patient_id, resource_type, resource_id) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
-            _columns(compartments, 3)))
+    _insert(statements, copies, "resource_compartment",
+            (("patient_id", "text"), ("resource_type", "text"), ("resource_id", "text")), compartments)
     for kind, (table, columns) in INDEX_TABLES.items():
         rows = [(w.stored.resource_type, w.stored.id, w.patient_id, *row)
                 for w in pending if w.index is not None for row in getattr(w.index, kind)]
-        if not rows:
-            continue
-        typed = (("resource_type", "text"), ("resource_id", "text"), ("patient_id", "text"), ("param", "text"),
-                 *columns)
-        names = ", ".join(name for name, _ in typed)
-        casts = ", ".join(f"%s::{sql_type}[]" for _, sql_type in typed)
-        statements.append((f"INSERT INTO {table} ({names}) SELECT * FROM unnest({casts})",
-                           _columns(rows, len(typed))))
-    return statements
+        _insert(statements, copies, table, (*_INDEX_HEAD, *columns), rows)
+    return statements, copies
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows to columns (each becomes one array parameter)."""
-    return [[row[i] for row in rows] for i in range(width)]
+def _insert(statements: list[Statement], copies: list[Copy], table: str, columns: tuple[tuple[str, str], ...],
+            rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    names = tuple(name for name, _ in columns)
+    if len(rows) >= COPY_THRESHOLD:
+        copies.append((table, names, rows))
+        return
+    values, params = _values(rows, tuple(t for _, t in columns))
+    statements.append((f"INSERT INTO {table} ({', '.join(names)}) {values}", params))
 
 
 def _body_and_hash(resource: dict[str, Any], rtype: str, rid: str) -> tuple[bytes, bytes]:

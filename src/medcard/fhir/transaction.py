@@ -103,11 +103,13 @@ async def _transaction(ctx: Context, entries: list[_Entry]) -> None:
     await _resolve_conditional_references(ctx, entries, ids)
     for e in entries:
         if e.resource is not None:
-            e.resource = _rewrite(e.resource, ids)
+            if ids:
+                e.resource = _rewrite(e.resource, ids)
             _check_unresolved(e)
     for e in sorted(entries, key=lambda x: ORDER[x.method]):
         if e.method in ("GET", "HEAD"):
             await ctx.batch.flush()
+        ctx.batch.where = f"Bundle.entry[{e.index}]"
         try:
             await _run(ctx, e)
         except MedcardError as err:
@@ -239,12 +241,17 @@ def _in_entry(err: MedcardError, e: _Entry) -> MedcardError:
     """The same error, saying which entry caused it and with locations inside the Bundle."""
     prefix = f"Bundle.entry[{e.index}].resource"
     rtype = e.path.split("/")[0]
+    label = f"entry {e.index} ({e.method} {e.url.split('?')[0]})"
     issues = []
     for issue in err.issues:
-        exprs = tuple(prefix + x[len(rtype):] if x.startswith(rtype) else x for x in issue.expression)
-        issues.append(Issue(issue.diagnostics, issue.code, issue.severity,
+        if issue.diagnostics.startswith("entry "):
+            issues.append(issue)  # already placed
+            continue
+        exprs = tuple(prefix + x[len(rtype):] if x.startswith(rtype + ".") or x == rtype else x
+                      for x in issue.expression)
+        issues.append(Issue(f"{label}: {issue.diagnostics}", issue.code, issue.severity,
                             exprs or (f"Bundle.entry[{e.index}]",)))
-    err.message = f"entry {e.index} ({e.method} {e.url}): {err.message}"
+    err.message = f"{label}: {err.message}"
     err.issues = issues
     return err
 
@@ -256,7 +263,7 @@ async def _batch(ctx: Context, entries: list[_Entry]) -> None:
     for e in entries:
         try:
             async with ctx.conn.transaction():  # a savepoint: one entry's failure undoes only it
-                ctx.batch = store.WriteBatch(ctx.conn)
+                ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]")
                 refs: dict[str, str] = {}
                 await _resolve_conditional_references(ctx, [e], refs)
                 if e.resource is not None:

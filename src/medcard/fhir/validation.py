@@ -137,8 +137,10 @@ class _Validator:
                 continue  # a primitive array may hold null where _element has the extension
             if self.spec.is_primitive(type_name):
                 self.primitive(type_name, item, item_path)
-            elif type_name == "Resource":
+            elif type_name == "Resource" or type_name in self.spec.resource_types:
                 self.resource(item, item_path, depth + 1)
+                if type_name != "Resource" and isinstance(item, dict) and item.get("resourceType") != type_name:
+                    self.error(item_path, f"expected a {type_name} resource here")
             else:
                 self.complex(item, type_name, item_path, depth + 1)
                 if type_name == "Reference" and isinstance(item, dict):

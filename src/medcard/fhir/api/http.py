@@ -55,12 +55,12 @@ class Prefer:
     def parse(cls, header: str | None) -> Prefer:
         values: dict[str, str] = {}
         respond_async = False
-        for token in (header or "").split(","):
-            token = token.strip()
-            if token == "respond-async":
+        for part in (header or "").split(","):
+            part = part.strip()
+            if part == "respond-async":
                 respond_async = True
-            elif "=" in token:
-                k, v = token.split("=", 1)
+            elif "=" in part:
+                k, v = part.split("=", 1)
                 values[k.strip().lower()] = v.strip().strip('"')
         ret = values.get("return", "representation")
         if ret not in ("minimal", "representation", "OperationOutcome"):

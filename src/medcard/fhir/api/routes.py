@@ -73,7 +73,7 @@ async def _write(request: Request, action: Callable[[Context], Awaitable[Outcome
 async def _read(request: Request, action: Callable[[Context], Awaitable[Outcome]]) -> Response:
     negotiate(request)
     base = base_url(request)
-    async with _db(request).transaction() as conn:
+    async with _db(request).connection() as conn:
         outcome = await action(Context(conn, base))
     stored = outcome.stored
     if stored is not None and request.headers.get("if-none-match") in (stored.etag, f'"{stored.version_id}"'):
@@ -143,7 +143,7 @@ async def _search(request: Request, rtype: str, pairs: list[tuple[str, str]],
     prefer = Prefer.parse(request.headers.get("prefer"))
     req = SearchRequest(rtype, pairs, base_url(request), settings.page_size, settings.max_page_size,
                         strict=prefer.handling == "strict", compartment=compartment)
-    async with _db(request).transaction() as conn:
+    async with _db(request).connection() as conn:
         text = await search(conn, req)
     return fhir_response(text, pretty=wants_pretty(request))
 
@@ -154,7 +154,9 @@ async def create(request: Request, rtype: str) -> Response:
         return await _operation(request, None, None, rtype)
     interactions.check_type(rtype)
     body = await _json(request)
-    condition = request.headers.get("if-none-exist")
+    # The condition comes in If-None-Exist (FHIR R4); some clients (fhirpy) put it in the URL instead.
+    url_condition = urlencode([(k, v) for k, v in query_pairs(request) if k not in ("_format", "_pretty")])
+    condition = request.headers.get("if-none-exist") or url_condition or None
     return await _write(request, lambda ctx: interactions.create(ctx, rtype, body, if_none_exist=condition))
 
 
@@ -260,7 +262,7 @@ async def _history(request: Request, rtype: str | None, rid: str | None) -> Resp
     count = min(int(count_raw), settings.max_page_size)
     before = _history_cursor(params["_cursor"]) if "_cursor" in params else None
     base = base_url(request)
-    async with _db(request).transaction() as conn:
+    async with _db(request).connection() as conn:
         if rid is not None:
             assert rtype is not None
             if await store.read_current(conn, rtype, rid) is None:

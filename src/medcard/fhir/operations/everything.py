@@ -22,7 +22,6 @@ from medcard.fhir.search.values import date_range
 from medcard.fhir.spec import r4
 
 
-
 def _since(call: OperationCall) -> datetime | None:
     raw = [v for k, v in call.params if k == "_since"]
     if not raw:
@@ -57,7 +56,7 @@ async def everything(call: OperationCall) -> Result:
     pid = call.resource_id
     since, types, after = _since(call), _types(call), _cursor(call)
     count_raw = [v for k, v in call.params if k == "_count"]
-    async with call.db.transaction() as conn:
+    async with call.db.connection() as conn:
         await store.read(conn, "Patient", pid)  # 404 / 410 before anything is streamed
     if count_raw:
         if not count_raw[-1].isdigit() or int(count_raw[-1]) < 1:

@@ -8,9 +8,9 @@ values; each is turned into rows of the index table of the parameter's type (``s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from medcard.fhir.fhirpath import Node
@@ -40,7 +40,7 @@ class IndexRows:
     uri: list[tuple[str, str]] = field(default_factory=list)
 
     def patient_references(self, params: tuple[str, ...]) -> list[str]:
-        """Ids of the patients referenced through ``params``, in the order of ``params``."""
+        """Ids of the patients referenced through the index rows ``params``, in their order."""
         out: list[str] = []
         for wanted in params:
             for param, target_type, target_id, _url in self.reference:
@@ -56,6 +56,20 @@ class Indexer:
         self.registry = reg
         self._params: dict[str, list[SearchParam]] = {}
         self._implicit_systems: dict[str, str | None] = {}
+        self._compartment: dict[str, tuple[str, ...]] = {}
+
+    def compartment_params(self, resource_type: str) -> tuple[str, ...]:
+        """The index rows (parameter codes) naming the patients whose record a resource is in."""
+        found = self._compartment.get(resource_type)
+        if found is None:
+            codes: list[str] = []
+            for name in r4().patient_compartment.get(resource_type, ()):
+                param = self.registry.get(resource_type, name)
+                for code, _target in param.rows_of if param else ():
+                    if code not in codes:
+                        codes.append(code)
+            found = self._compartment[resource_type] = tuple(codes)
+        return found
 
     def rows(self, resource: dict[str, Any]) -> IndexRows:
         rtype = resource["resourceType"]
@@ -65,6 +79,9 @@ class Indexer:
         out = IndexRows()
         for param in params:
             assert param.path is not None
+            roots = param.root_keys
+            if roots is not None and not any(key in resource for key in roots):
+                continue
             nodes = param.path(resource)
             if nodes:
                 self._add(out, param, nodes)

@@ -146,14 +146,25 @@ def _criterion(c: Criterion, b: SqlBuilder, alias: str) -> str:
     if c.modifier == "missing":
         missing = c.values[0] == "true"
         sub = (f"SELECT 1 FROM {table} i WHERE i.resource_type = {alias}.resource_type "
-               f"AND i.resource_id = {alias}.id AND i.param = {b.bind(p.code)}")
+               f"AND i.resource_id = {alias}.id AND {_rows_of(p, b)}")
         return f"{'NOT ' if missing else ''}EXISTS ({sub})"
     head = (f"SELECT i.resource_id FROM {table} i WHERE i.resource_type = {b.bind(p.resource_type)} "
-            f"AND i.param = {b.bind(p.code)}")
+            f"AND {_rows_of(p, b)}")
     ors = [_value_condition(p, c.modifier, v, b) for v in c.values]
     negate = p.type == "token" and c.modifier == "not"
     sub = f"{head} AND (" + " OR ".join(ors) + ")"
     return f"{alias}.id {'NOT IN' if negate else 'IN'} ({sub})"
+
+
+def _rows_of(p: SearchParam, b: SqlBuilder) -> str:
+    """The index rows of a parameter: its own, or those of the parameters it restates."""
+    conditions = []
+    for code, target in p.rows_of:
+        if target is None:
+            conditions.append(f"i.param = {b.bind(code)}")
+        else:
+            conditions.append(f"(i.param = {b.bind(code)} AND i.target_type = {b.bind(target)})")
+    return conditions[0] if len(conditions) == 1 else "(" + " OR ".join(conditions) + ")"
 
 
 def _value_condition(p: SearchParam, modifier: str | None, value: str, b: SqlBuilder) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ _DATE = re.compile(
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Lower case, without accents or diacritics, ё as е, single spaces: how strings are matched."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

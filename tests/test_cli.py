@@ -1,0 +1,116 @@
+"""The `medcard` command: serve on the embedded PostgreSQL, stop cleanly, migrate, version."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from conftest import free_port
+from medcard import __version__
+
+MEDCARD = [sys.executable, "-m", "medcard.cli"]
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
+            found.append(proc)
+    return found
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDCARD_")}
+    env.update({"MEDCARD_HOME": str(home), "MEDCARD_LOG_LEVEL": "warning", **extra})
+    return env
+
+
+@contextmanager
+def serving(home: Path, port: int, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    log = home / f"serve-{port}.log"
+    with log.open("a") as out:
+        proc = subprocess.Popen([*MEDCARD, "serve", "--port", str(port)], env=env_for(home, **extra),
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"medcard serve exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("medcard serve did not answer within 60 s")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def test_version() -> None:
+    out = subprocess.run([*MEDCARD, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"medcard {__version__}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_embedded_postgres_keeps_data_and_stops_it(tmp_path: Path, stop: signal.Signals) -> None:
+    port = free_port()
+    pgdata = tmp_path / "pgdata"
+    with serving(tmp_path, port) as proc:
+        base = f"http://127.0.0.1:{port}/fhir/R4"
+        assert httpx.get(f"{base}/metadata").json()["resourceType"] == "CapabilityStatement"
+        created = httpx.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "female"},
+                             headers={"Content-Type": "application/fhir+json"})
+        assert created.status_code == 201
+        pid = created.json()["id"]
+        assert postgres_processes(pgdata)
+        proc.send_signal(stop)
+        assert proc.wait(timeout=60) in (0, 128 + stop, -stop, 1)
+    assert postgres_processes(pgdata) == []
+    with serving(tmp_path, port):
+        assert httpx.get(f"{base}/Patient/{pid}").status_code == 200  # kept across restarts
+    assert postgres_processes(pgdata) == []
+
+
+@pytest.mark.slow
+def test_a_second_server_on_the_same_home_is_refused(tmp_path: Path) -> None:
+    with serving(tmp_path, free_port()):
+        second = subprocess.run([*MEDCARD, "serve", "--port", str(free_port())], env=env_for(tmp_path),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "already serving" in second.stderr
+
+
+@pytest.mark.slow
+def test_with_a_database_url_nothing_is_started(tmp_path: Path, database_url: str) -> None:
+    upgraded = subprocess.run([*MEDCARD, "db", "upgrade"], env=env_for(tmp_path, MEDCARD_DATABASE_URL=database_url),
+                              capture_output=True, text=True, timeout=60)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "schema is current" in upgraded.stdout
+    port = free_port()
+    with serving(tmp_path, port, MEDCARD_DATABASE_URL=database_url):
+        assert httpx.get(f"http://127.0.0.1:{port}/fhir/R4/metadata").status_code == 200
+        assert not (tmp_path / "pgdata").exists()
+
+
+def test_db_status_reports_the_revision(tmp_path: Path, database_url: str) -> None:
+    out = subprocess.run([*MEDCARD, "db", "status"], env=env_for(tmp_path, MEDCARD_DATABASE_URL=database_url),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert "0001" in out.stdout
