@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 
 from medcard.core.time import CLINIC_TZ
 
