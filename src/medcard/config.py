@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     base_url: str | None = Field(
         default=None,
         description="Public base URL of the server (for Bundle links and Location headers); "
-        "default http://HOST:PORT.",
+        "default: taken from each request.",
     )
     db_pool_min: int = Field(default=2, ge=1, description="Database connections kept open per worker.")
     db_pool_max: int = Field(default=10, ge=1, description="Most database connections per worker.")
@@ -53,12 +53,6 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         """Where the embedded PostgreSQL cluster lives."""
         return self.home / "pgdata"
-
-    def public_base(self) -> str:
-        """The server's public base URL, without a trailing slash."""
-        if self.base_url:
-            return self.base_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
 
 
 @lru_cache

@@ -1,0 +1,37 @@
+# medcard's command runner: every step a developer or CI takes is here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run install test lint check bench clean
+
+## run: install medcard into .venv and serve it on the embedded PostgreSQL (http://127.0.0.1:8000/fhir/R4)
+run: $(VENV)/.installed
+	$(BIN)/medcard serve
+
+## install: create .venv with medcard and its development tools
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+## test: run the test suite on a real PostgreSQL (embedded, or MEDCARD_TEST_DATABASE_URL)
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+## lint: ruff and mypy
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## check: what CI runs
+check: lint test
+
+## bench: the store benchmark (figures go to docs/performance.md)
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench_store.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
