@@ -26,8 +26,7 @@ from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFai
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir.search.index import IndexRows, indexer
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
-from medcard.fhir.spec import r4
-from medcard.fhir.validation import validate
+from medcard.fhir.validation import ReferenceSite, validate
 
 # Index row kind -> (table, its value columns with their SQL types).
 INDEX_TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -266,23 +265,30 @@ class WriteBatch:
 
     # preparation ---------------------------------------------------------------
 
-    async def create(self, resource: dict[str, Any], *, rid: str | None = None) -> Stored:
-        """A new resource with a server id (or ``rid``, for create-on-update)."""
-        validate(resource)
+    async def create(self, resource: dict[str, Any], *, rid: str | None = None,
+                     references: list[ReferenceSite] | None = None) -> Stored:
+        """A new resource with a server id (or ``rid``, for create-on-update).
+
+        ``references``: the result of validating the resource, when the caller already did.
+        """
+        if references is None:
+            references = validate(resource)
         rtype = resource["resourceType"]
         rid = rid or str(uuid.uuid4())
-        return await self._prepare(resource, rtype, rid, 1, "create")
+        return await self._prepare(resource, rtype, rid, 1, "create", references)
 
     async def update(
-        self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: int | None = None
+        self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: int | None = None,
+        references: list[ReferenceSite] | None = None,
     ) -> tuple[Stored, bool]:
         """A new version (or the first one); returns it and whether it was created."""
-        validate(resource, expected_type=rtype)
+        if references is None:
+            references = validate(resource, expected_type=rtype)
         current = await self._lock(rtype, rid)
         if current is None:
             if if_match is not None:
                 raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
-            return await self._prepare(resource, rtype, rid, 1, "create"), True
+            return await self._prepare(resource, rtype, rid, 1, "create", references), True
         version, deleted, old_hash = current
         if if_match is not None and if_match != version:
             raise PreconditionFailed(
@@ -292,7 +298,8 @@ class WriteBatch:
             unchanged = await read_current(self.conn, rtype, rid)
             assert unchanged is not None
             return unchanged, False  # nothing changed: no new version
-        return await self._prepare(resource, rtype, rid, version + 1, "update", body, new_hash), deleted
+        return await self._prepare(resource, rtype, rid, version + 1, "update", references, body, new_hash), \
+            deleted
 
     async def delete(self, rtype: str, rid: str) -> Stored | None:
         """Mark deleted (a new version without content); None if it was already deleted."""
@@ -319,12 +326,14 @@ class WriteBatch:
 
     async def _prepare(
         self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
-        body: bytes | None = None, content_hash: bytes | None = None,
+        sites: list[ReferenceSite], body: bytes | None = None, content_hash: bytes | None = None,
     ) -> Stored:
         if body is None or content_hash is None:
             body, content_hash = _body_and_hash(resource, rtype, rid)
         content = _with_meta(resource, rtype, rid, version, self.now)
-        references = literal_references(content) - {(rtype, rid)} if self.check_references else set()
+        references: set[tuple[str, str]] = set()
+        if self.check_references:
+            references = {local for site in sites if (local := site.local()) is not None} - {(rtype, rid)}
         ix = indexer()
         rows = ix.rows(content)
         patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
@@ -460,25 +469,3 @@ def _with_meta(resource: dict[str, Any], rtype: str, rid: str, version: int, now
         if key not in out:
             out[key] = value
     return out
-
-
-def literal_references(resource: Any) -> set[tuple[str, str]]:
-    """Every relative literal reference (``Type/id``) in a resource, its contained ones included."""
-    found: set[tuple[str, str]] = set()
-    types = r4().resource_types
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and "/" in ref and not ref.startswith(("urn:", "http:", "https:", "#")):
-                parts = ref.split("/_history/")[0].split("/")
-                if len(parts) == 2 and parts[0] in types:
-                    found.add((parts[0], parts[1]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(resource)
-    return found

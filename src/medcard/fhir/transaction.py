@@ -11,7 +11,7 @@ on its own: one entry's failure is reported in its response and does not touch t
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,6 +21,7 @@ from medcard.fhir import bundles, interactions, store
 from medcard.fhir.interactions import Context, Outcome
 from medcard.fhir.search.engine import SearchRequest, search
 from medcard.fhir.spec import r4
+from medcard.fhir.validation import ReferenceSite, validate
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 10_000
@@ -37,10 +38,10 @@ class _Entry:
     path: str = ""  # the URL without its query
     query: str = ""
     assigned_id: str | None = None  # the id a transaction gave a new resource
+    sites: list[ReferenceSite] | None = None  # the references of a validated resource
     outcome: Outcome | None = None
     body: str | None = None  # a search result Bundle, for GET searches
     error: MedcardError | None = None
-    refs: dict[str, str] = field(default_factory=dict)
 
 
 def _entries(bundle: Any, base: str) -> tuple[str, list[_Entry]]:
@@ -99,13 +100,12 @@ async def process(ctx: Context, bundle: Any) -> str:
 
 
 async def _transaction(ctx: Context, entries: list[_Entry]) -> None:
+    for e in entries:
+        _validate(e)
     ids = await _assign_ids(ctx, entries)
     await _resolve_conditional_references(ctx, entries, ids)
     for e in entries:
-        if e.resource is not None:
-            if ids:
-                e.resource = _rewrite(e.resource, ids)
-            _check_unresolved(e)
+        _apply_ids(e, ids)
     for e in sorted(entries, key=lambda x: ORDER[x.method]):
         if e.method in ("GET", "HEAD"):
             await ctx.batch.flush()
@@ -168,11 +168,25 @@ def _query_of(rtype: str, condition: str) -> str:
     return condition[len(rtype) + 1:] if condition.startswith(rtype + "?") else condition.lstrip("?")
 
 
+def _validate(e: _Entry) -> None:
+    """Validate the resource of a POST or PUT once, keeping the references it holds."""
+    if e.method not in ("POST", "PUT") or not isinstance(e.resource, dict):
+        return
+    try:
+        rtype = e.path.split("/")[0]
+        interactions.check_type(rtype)
+        e.sites = validate(e.resource, expected_type=rtype)
+    except MedcardError as err:
+        raise _in_entry(err, e) from None
+
+
 async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], ids: dict[str, str]) -> None:
-    """Replace ``Type?criteria`` references by the one resource matching them."""
+    """Map each ``Type?criteria`` reference to the one resource matching it."""
     types = set(r4().resource_types)
     for e in entries:
-        for ref in sorted(_conditional_references(e.resource)):
+        conditional = {s.reference for s in e.sites or () if "?" in s.reference
+                       and not s.reference.startswith(("http:", "https:", "urn:"))}
+        for ref in sorted(conditional):
             if ref in ids:
                 continue
             rtype, _, query = ref.partition("?")
@@ -191,22 +205,32 @@ async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], i
             ids[ref] = f"{rtype}/{matches[0]}"
 
 
-def _conditional_references(resource: Any) -> set[str]:
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and "?" in ref and not ref.startswith(("http:", "https:", "urn:")):
-                found.add(ref)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(resource)
-    return found
+def _apply_ids(e: _Entry, ids: dict[str, str]) -> None:
+    """Put the new ids in place of fullUrls and conditional references; refuse what stays unresolved."""
+    if e.sites is None:
+        return
+    if ids:
+        e.resource = _rewrite(e.resource, ids)
+        sites = []
+        for site in e.sites:
+            new = ids.get(site.reference)
+            if new is None:
+                sites.append(site)
+                continue
+            target_type = new.split("/")[0]
+            if site.targets and target_type not in site.targets:
+                raise _in_entry(BadRequest(
+                    f"{site.reference} is a {target_type}; a reference to {target_type} is not allowed here "
+                    f"(allowed: {', '.join(site.targets)})", [Issue("reference to a type not allowed here",
+                                                                    expression=(site.path,))]), e)
+            sites.append(ReferenceSite(site.path, new, site.targets))
+        e.sites = sites
+    for site in e.sites:
+        if site.reference.startswith("urn:uuid:"):
+            raise _in_entry(BadRequest(
+                f"{site.reference} is not the fullUrl of any entry in this transaction",
+                [Issue(f"{site.reference} is not the fullUrl of any entry in this transaction", code="not-found",
+                       expression=(site.path,))]), e)
 
 
 def _rewrite(node: Any, ids: dict[str, str]) -> Any:
@@ -218,23 +242,6 @@ def _rewrite(node: Any, ids: dict[str, str]) -> Any:
     if isinstance(node, str) and node in ids:
         return ids[node]
     return node
-
-
-def _check_unresolved(e: _Entry) -> None:
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and ref.startswith("urn:uuid:"):
-                raise BadRequest(
-                    f"entry {e.index}: {ref} is not the fullUrl of any entry in this transaction",
-                    [Issue("unresolved urn:uuid reference", code="not-found", expression=(f"{path}.reference",))])
-            for k, v in node.items():
-                walk(v, f"{path}.{k}")
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, f"{path}[{i}]")
-
-    walk(e.resource, f"Bundle.entry[{e.index}].resource")
 
 
 def _in_entry(err: MedcardError, e: _Entry) -> MedcardError:
@@ -264,11 +271,10 @@ async def _batch(ctx: Context, entries: list[_Entry]) -> None:
         try:
             async with ctx.conn.transaction():  # a savepoint: one entry's failure undoes only it
                 ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]")
+                _validate(e)
                 refs: dict[str, str] = {}
                 await _resolve_conditional_references(ctx, [e], refs)
-                if e.resource is not None:
-                    e.resource = _rewrite(e.resource, refs)
-                    _check_unresolved(e)
+                _apply_ids(e, refs)
                 await _run(ctx, e)
                 await ctx.batch.flush()
         except MedcardError as err:
@@ -287,13 +293,16 @@ async def _run(ctx: Context, e: _Entry) -> None:
         if len(parts) != 1:
             raise BadRequest(f"POST goes to a type, not to {e.url}")
         condition = None if e.assigned_id else e.request.get("ifNoneExist")
-        e.outcome = await interactions.create(ctx, rtype, e.resource, if_none_exist=condition, rid=e.assigned_id)
+        e.outcome = await interactions.create(ctx, rtype, e.resource, if_none_exist=condition, rid=e.assigned_id,
+                                              references=e.sites)
     elif e.method == "PUT":
         if_match = interactions.parse_etag(e.request.get("ifMatch"))
         if e.query:
-            e.outcome = await interactions.conditional_update(ctx, rtype, e.query, e.resource, if_match=if_match)
+            e.outcome = await interactions.conditional_update(ctx, rtype, e.query, e.resource, if_match=if_match,
+                                                              references=e.sites)
         elif len(parts) == 2:
-            e.outcome = await interactions.update(ctx, rtype, parts[1], e.resource, if_match=if_match)
+            e.outcome = await interactions.update(ctx, rtype, parts[1], e.resource, if_match=if_match,
+                                                  references=e.sites)
         else:
             raise BadRequest(f"PUT goes to Type/id or Type?criteria, not {e.url}")
     elif e.method == "PATCH":

@@ -13,6 +13,7 @@ version metadata). Every problem is reported with its FHIRPath location.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
@@ -30,10 +31,25 @@ REFERENCE_PATTERN = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_histo
 _DATE_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
+@dataclass(frozen=True, slots=True)
+class ReferenceSite:
+    """A ``Reference.reference`` found while validating: where, what, and which types it may name."""
+
+    path: str
+    reference: str
+    targets: tuple[str, ...]
+
+    def local(self) -> tuple[str, str] | None:
+        """(type, id) of a relative reference to a resource on this server, else None."""
+        match = REFERENCE_PATTERN.fullmatch(self.reference)
+        return (match.group(1), match.group(2)) if match else None
+
+
 class _Validator:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.issues: list[Issue] = []
+        self.references: list[ReferenceSite] = []
         self.patterns = _patterns(spec)
 
     def error(self, path: str, message: str, code: str = "structure") -> None:
@@ -225,6 +241,7 @@ class _Validator:
         target = ref.get("reference")
         if not isinstance(target, str):
             return
+        self.references.append(ReferenceSite(f"{path}.reference", target, element.targets))
         if target.startswith(("#", "urn:uuid:", "urn:oid:", "http://", "https://")) or "?" in target:
             return
         match = REFERENCE_PATTERN.fullmatch(target)
@@ -329,8 +346,8 @@ def validation_issues(resource: Any, spec: Spec | None = None) -> list[Issue]:
     return v.issues
 
 
-def validate(resource: Any, *, expected_type: str | None = None) -> None:
-    """Raise :class:`BadRequest` listing every problem, unless the resource is valid R4."""
+def validate(resource: Any, *, expected_type: str | None = None) -> list[ReferenceSite]:
+    """The references of a valid R4 resource; :class:`BadRequest` listing every problem otherwise."""
     if expected_type is not None and isinstance(resource, dict):
         found = resource.get("resourceType")
         if found != expected_type:
@@ -339,9 +356,11 @@ def validate(resource: Any, *, expected_type: str | None = None) -> None:
                 f"expected a {expected_type} resource, found no resourceType",
                 code="invalid",
             )
-    issues = validation_issues(resource)
-    if issues:
-        first = issues[0]
+    v = _Validator(r4())
+    v.resource(resource, "", 0)
+    if v.issues:
+        first = v.issues[0]
         where = f" at {first.expression[0]}" if first.expression else ""
-        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-        raise BadRequest(f"invalid resource: {first.diagnostics}{where}{more}", issues)
+        more = f" (and {len(v.issues) - 1} more)" if len(v.issues) > 1 else ""
+        raise BadRequest(f"invalid resource: {first.diagnostics}{where}{more}", v.issues)
+    return v.references

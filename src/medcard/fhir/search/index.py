@@ -80,7 +80,7 @@ class Indexer:
         for param in params:
             assert param.path is not None
             roots = param.root_keys
-            if roots is not None and not any(key in resource for key in roots):
+            if roots is not None and roots.isdisjoint(resource):
                 continue
             nodes = param.path(resource)
             if nodes:
