@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medcard import __version__
 from medcard.config import Settings, get_settings
@@ -21,6 +21,52 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 
 log = logging.getLogger("medcard.access")
+
+
+class RequestLog:
+    """Outermost middleware: a request id, one log line per request, and a last-resort 500.
+
+    The log line names the route template (``/fhir/R4/{rtype}/{rid}``), never the path, query or
+    body: those carry names, identifiers and diagnoses. An unexpected exception is answered
+    here with an OperationOutcome and logged by type and code location, never re-raised, so no
+    server logs its message.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            fhir_errors.log_unexpected(exc, scope["method"], _route(scope))
+            if not response_started:
+                await fhir_errors.internal_error()(scope, receive, send_with_id)
+        finally:
+            log.info("%s %s %s %.1fms id=%s", scope["method"], _route(scope), status,
+                     (time.perf_counter() - started) * 1000, request_id)
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    return str(getattr(route, "path", "?"))
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -48,18 +94,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(fhir_router)
     fhir_errors.install(app)
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Logs the route template, never the path or query: those carry identifiers and names.
-        started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "?")
-        log.info("%s %s %s %.1fms id=%s", request.method, template, response.status_code,
-                 (time.perf_counter() - started) * 1000, request_id)
-        response.headers["X-Request-Id"] = request_id
-        return response
+    app.add_middleware(RequestLog)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

@@ -47,7 +47,6 @@ SERVER_OPTIONS = {
     "shared_buffers": "256MB",
     "work_mem": "16MB",
     "maintenance_work_mem": "256MB",
-    "wal_compression": "on",
     "synchronous_commit": "on",
     "unix_socket_permissions": "0700",
     "log_min_messages": "warning",

@@ -56,14 +56,18 @@ async def _database_down(request: Request, exc: Exception) -> Response:
     return outcome(ServiceUnavailable("the database is unavailable; try again shortly"))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # The message and locals may hold patient data: log only the exception type and the code path.
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method,
-              request.scope.get("route_path", "?"), frames)
+def internal_error() -> Response:
+    """The 500 answer: an OperationOutcome that says nothing about the failure itself."""
     error = MedcardError("internal error; the administrators can find it in the server log", code="exception")
     error.status = 500
     return outcome(error)
+
+
+def log_unexpected(exc: BaseException, method: str, route: str) -> None:
+    """Log an unexpected error by type and code location only: its message may hold patient data."""
+    frames = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}"
+                         for f in reversed(traceback.extract_tb(exc.__traceback__)))
+    log.error("unexpected %s on %s %s at %s", type(exc).__name__, method, route, frames)
 
 
 def install(app: FastAPI) -> None:
@@ -71,4 +75,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_down)
-    app.add_exception_handler(Exception, _unexpected)

@@ -125,9 +125,11 @@ class Indexer:
     def _tokens(self, value: Any, type_name: str, param: SearchParam
                 ) -> list[tuple[str | None, str | None, str | None]]:
         if type_name == "CodeableConcept" and isinstance(value, dict):
-            rows = [_coding(c) for c in value.get("coding", ()) if isinstance(c, dict)]
-            if isinstance(value.get("text"), str):
-                rows.append((None, None, fold(value["text"])))
+            # The concept's text rides on each coding's row (for :text), so it costs no row of its own.
+            text = value.get("text") if isinstance(value.get("text"), str) else None
+            rows = [_coding(c, text) for c in value.get("coding", ()) if isinstance(c, dict)]
+            if not rows and text:
+                rows.append((None, None, fold(text)))
             return rows
         if type_name == "Coding" and isinstance(value, dict):
             return [_coding(value)]
@@ -166,9 +168,10 @@ def _element_of(resource_type: str, expression: str) -> Any:
     return tdef.elements.get(steps[1]) if tdef else None
 
 
-def _coding(coding: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+def _coding(coding: dict[str, Any], text: str | None = None) -> tuple[str | None, str | None, str | None]:
     display = coding.get("display")
-    return coding.get("system"), coding.get("code"), fold(display) if isinstance(display, str) else None
+    words = " ".join(t for t in (text, display if isinstance(display, str) else None) if t)
+    return coding.get("system"), coding.get("code"), fold(words) if words else None
 
 
 def _strings(value: Any, type_name: str) -> list[str]:
