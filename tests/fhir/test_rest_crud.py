@@ -250,3 +250,14 @@ def test_unknown_route_and_method_give_operation_outcomes(http: httpx.Client) ->
     r = http.post("/Patient/123")
     assert r.status_code == 405
     assert body(r)["resourceType"] == "OperationOutcome"
+
+
+def test_client_meta_is_kept_and_server_meta_is_overwritten(http: httpx.Client) -> None:
+    tag = {"system": "urn:medcard:test", "code": "demo"}
+    r = post(http, "/Patient", patient(meta={"versionId": "99", "lastUpdated": "2000-01-01T00:00:00Z",
+                                             "tag": [tag]}))
+    meta = body(r)["meta"]
+    assert meta["tag"] == [tag]
+    assert meta["versionId"] == "1"
+    assert meta["lastUpdated"] != "2000-01-01T00:00:00Z"
+    assert list(body(r))[:3] == ["resourceType", "id", "meta"]

@@ -293,13 +293,12 @@ class WriteBatch:
         if if_match is not None and if_match != version:
             raise PreconditionFailed(
                 f"{rtype}/{rid} is at version {version}, not {if_match}: it was changed by someone else")
-        body, new_hash = _body_and_hash(resource, rtype, rid)
-        if not deleted and old_hash == new_hash:
+        parts = _serialize(resource, rtype, rid)
+        if not deleted and old_hash == parts.hash:
             unchanged = await read_current(self.conn, rtype, rid)
             assert unchanged is not None
             return unchanged, False  # nothing changed: no new version
-        return await self._prepare(resource, rtype, rid, version + 1, "update", references, body, new_hash), \
-            deleted
+        return await self._prepare(resource, rtype, rid, version + 1, "update", references, parts), deleted
 
     async def delete(self, rtype: str, rid: str) -> Stored | None:
         """Mark deleted (a new version without content); None if it was already deleted."""
@@ -326,19 +325,17 @@ class WriteBatch:
 
     async def _prepare(
         self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
-        sites: list[ReferenceSite], body: bytes | None = None, content_hash: bytes | None = None,
+        sites: list[ReferenceSite], parts: _Serialized | None = None,
     ) -> Stored:
-        if body is None or content_hash is None:
-            body, content_hash = _body_and_hash(resource, rtype, rid)
-        content = _with_meta(resource, rtype, rid, version, self.now)
+        parts = parts or _serialize(resource, rtype, rid)
         references: set[tuple[str, str]] = set()
         if self.check_references:
             references = {local for site in sites if (local := site.local()) is not None} - {(rtype, rid)}
         ix = indexer()
-        rows = ix.rows(content)
+        rows = ix.rows(resource)  # server metadata and id are not searched through the index tables
         patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
-        stored = Stored(rtype, rid, version, self.now, False, jsonutil.dumps_str(content))
-        self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], content_hash,
+        stored = Stored(rtype, rid, version, self.now, False, parts.content(version, self.now))
+        self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], parts.hash,
                                     rows, kind, references, self.where))
         self._local[(rtype, rid)] = True
         return stored
@@ -447,25 +444,27 @@ def _insert(statements: list[Statement], copies: list[Copy], table: str, columns
     statements.append((f"INSERT INTO {table} ({', '.join(names)}) {values}", params))
 
 
-def _body_and_hash(resource: dict[str, Any], rtype: str, rid: str) -> tuple[bytes, bytes]:
-    """The resource without server metadata, serialized, and its hash (to spot no-op updates)."""
+@dataclass(frozen=True, slots=True)
+class _Serialized:
+    """A resource serialized once: the client's part, and the hash that spots no-op updates."""
+
+    head: str  # '{"resourceType":"X","id":"y"'
+    client_meta: dict[str, Any]
+    body: str  # every element but resourceType, id and meta, as a JSON object
+    hash: bytes
+
+    def content(self, version: int, now: datetime) -> str:
+        """The JSON text as stored: id and meta (with the server's versionId, lastUpdated) first."""
+        meta = jsonutil.dumps_str({**self.client_meta, "versionId": str(version), "lastUpdated": fhir_instant(now)})
+        rest = "}" if self.body == "{}" else "," + self.body[1:]
+        return f'{self.head},"meta":{meta}{rest}'
+
+
+def _serialize(resource: dict[str, Any], rtype: str, rid: str) -> _Serialized:
     meta = resource.get("meta")
-    clean = {k: v for k, v in resource.items() if k not in ("id", "meta")}
-    if isinstance(meta, dict):
-        rest = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
-        if rest:
-            clean["meta"] = rest
-    body = jsonutil.dumps([rtype, rid, clean])
-    return body, hashlib.sha256(body).digest()
-
-
-def _with_meta(resource: dict[str, Any], rtype: str, rid: str, version: int, now: datetime) -> dict[str, Any]:
-    """The resource as stored: id and server-set meta first, the rest in the client's order."""
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(version)
-    meta["lastUpdated"] = fhir_instant(now)
-    out: dict[str, Any] = {"resourceType": rtype, "id": rid, "meta": meta}
-    for key, value in resource.items():
-        if key not in out:
-            out[key] = value
-    return out
+    client_meta = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")} \
+        if isinstance(meta, dict) else {}
+    body = jsonutil.dumps_str({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
+    head = f'{{"resourceType":{jsonutil.dumps_str(rtype)},"id":{jsonutil.dumps_str(rid)}'
+    digest = hashlib.sha256(f"{head}\x00{jsonutil.dumps_str(client_meta)}\x00{body}".encode()).digest()
+    return _Serialized(head, client_meta, body, digest)
