@@ -36,38 +36,31 @@ class UnsupportedExpression(ValueError):
     """The expression uses FHIRPath beyond the supported subset."""
 
 
-def split_union(expression: str) -> list[str]:
-    """Split ``a | b`` at the top level (not inside parentheses or quotes)."""
+def _split_top(text: str, separator: str) -> list[str]:
+    """Split at ``separator`` where it is outside parentheses and quotes."""
     parts, depth, quoted, start = [], 0, False, 0
-    for i, ch in enumerate(expression):
+    for i, ch in enumerate(text):
         if ch == "'":
             quoted = not quoted
         elif not quoted and ch == "(":
             depth += 1
         elif not quoted and ch == ")":
             depth -= 1
-        elif not quoted and depth == 0 and ch == "|":
-            parts.append(expression[start:i].strip())
+        elif not quoted and depth == 0 and ch == separator:
+            parts.append(text[start:i])
             start = i + 1
-    parts.append(expression[start:].strip())
-    return [p for p in parts if p]
+    parts.append(text[start:])
+    return parts
+
+
+def split_union(expression: str) -> list[str]:
+    """Split ``a | b`` at the top level."""
+    return [p.strip() for p in _split_top(expression, "|") if p.strip()]
 
 
 def split_steps(path: str) -> list[str]:
     """Split a dotted path into steps, keeping function arguments whole."""
-    steps, depth, quoted, start = [], 0, False, 0
-    for i, ch in enumerate(path):
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and ch == ".":
-            steps.append(path[start:i])
-            start = i + 1
-    steps.append(path[start:])
-    return steps
+    return _split_top(path, ".")
 
 
 class Compiler:

@@ -74,7 +74,8 @@ def parse_etag(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-def _strip_condition(rtype: str, condition: str) -> str:
+def strip_condition(rtype: str, condition: str) -> str:
+    """The query of a condition given as ``Type?query``, ``?query`` or ``query``."""
     condition = condition.strip()
     if condition.startswith(rtype + "?"):
         return condition[len(rtype) + 1:]
@@ -126,7 +127,7 @@ async def create(
     check_type(rtype)
     resource = _require_resource(body, rtype)
     if if_none_exist:
-        condition = _strip_condition(rtype, if_none_exist)
+        condition = strip_condition(rtype, if_none_exist)
         await _lock_condition(ctx, rtype, condition)
         matches = await store.find_ids(ctx.conn, rtype, condition)
         if len(matches) > 1:
@@ -158,7 +159,7 @@ async def conditional_update(
     """PUT Type?criteria: update the one match, or create when nothing matches."""
     check_type(rtype)
     resource = _require_resource(body, rtype)
-    condition = _strip_condition(rtype, condition)
+    condition = strip_condition(rtype, condition)
     await _lock_condition(ctx, rtype, condition)
     matches = await store.find_ids(ctx.conn, rtype, condition)
     if len(matches) > 1:
@@ -203,7 +204,7 @@ async def delete(ctx: Context, rtype: str, rid: str) -> Outcome:
 async def conditional_delete(ctx: Context, rtype: str, condition: str) -> Outcome:
     """DELETE Type?criteria: delete the one match (412 when several match)."""
     check_type(rtype)
-    condition = _strip_condition(rtype, condition)
+    condition = strip_condition(rtype, condition)
     matches = await store.find_ids(ctx.conn, rtype, condition)
     if len(matches) > 1:
         raise PreconditionFailed(f"'{condition}' matches more than one {rtype}; nothing was deleted")

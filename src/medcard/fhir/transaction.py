@@ -133,7 +133,7 @@ async def _assign_ids(ctx: Context, entries: list[_Entry]) -> dict[str, str]:
             if_none_exist = e.request.get("ifNoneExist")
             if if_none_exist:
                 try:
-                    matches = await store.find_ids(ctx.conn, rtype, _query_of(rtype, if_none_exist))
+                    matches = await store.find_ids(ctx.conn, rtype, interactions.strip_condition(rtype, if_none_exist))
                 except MedcardError as err:
                     raise _in_entry(err, e) from None
                 if len(matches) > 1:
@@ -161,11 +161,6 @@ async def _assign_ids(ctx: Context, entries: list[_Entry]) -> dict[str, str]:
         elif e.method == "PUT" and e.full_url and "/" in e.path:
             ids[e.full_url] = e.path
     return ids
-
-
-def _query_of(rtype: str, condition: str) -> str:
-    condition = condition.strip()
-    return condition[len(rtype) + 1:] if condition.startswith(rtype + "?") else condition.lstrip("?")
 
 
 def _validate(e: _Entry) -> None:

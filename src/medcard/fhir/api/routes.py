@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
@@ -12,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medcard.config import Settings
-from medcard.core import jsonutil
 from medcard.core.db import Database
 from medcard.core.errors import BadRequest, MethodNotAllowed, NotFound
-from medcard.fhir import bundles, interactions, store, transaction
+from medcard.fhir import bundles, interactions, paging, store, transaction
 from medcard.fhir.api.http import (
     Prefer,
     fhir_response,
@@ -239,11 +237,11 @@ async def instance_operation_or_compartment(request: Request, rtype: str, rid: s
 
 
 def _history_cursor(token: str) -> tuple[datetime, str, str, int]:
+    raw = paging.decode(token, 4)
     try:
-        raw = jsonutil.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         return datetime.fromisoformat(raw[0]), str(raw[1]), str(raw[2]), int(raw[3])
-    except (ValueError, IndexError, TypeError):
-        raise BadRequest("_cursor is not a paging token this server issued") from None
+    except (ValueError, TypeError):
+        raise BadRequest("the paging token is not one this server issued (was the link edited?)") from None
 
 
 async def _history(request: Request, rtype: str | None, rid: str | None) -> Response:
@@ -273,8 +271,7 @@ async def _history(request: Request, rtype: str | None, rid: str | None) -> Resp
     links = [("self", f"{base}/{path}" + (f"?{urlencode(query_pairs(request))}" if request.url.query else ""))]
     if page.more and page.entries:
         last = page.entries[-1]
-        token = base64.urlsafe_b64encode(jsonutil.dumps(
-            [last.last_updated.isoformat(), last.resource_type, last.id, last.version_id])).decode().rstrip("=")
+        token = paging.encode([last.last_updated.isoformat(), last.resource_type, last.id, last.version_id])
         links.append(("next", f"{base}/{path}?" + urlencode([*keep, ("_cursor", token)])))
     text = bundles.bundle("history", [bundles.history_entry(base, s) for s in page.entries], links=links)
     return fhir_response(text, pretty=wants_pretty(request))

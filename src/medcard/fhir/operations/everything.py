@@ -9,14 +9,12 @@ cursor, not by the record's size).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlencode
 
-from medcard.core import jsonutil
 from medcard.core.errors import BadRequest
-from medcard.fhir import bundles, store
+from medcard.fhir import bundles, paging, store
 from medcard.fhir.operations import Operation, OperationCall, Result
 from medcard.fhir.search.values import date_range
 from medcard.fhir.spec import r4
@@ -44,11 +42,8 @@ def _cursor(call: OperationCall) -> tuple[str, str] | None:
     raw = [v for k, v in call.params if k == "_cursor"]
     if not raw:
         return None
-    try:
-        key = jsonutil.loads(base64.urlsafe_b64decode(raw[-1] + "=" * (-len(raw[-1]) % 4)))
-        return str(key[0]), str(key[1])
-    except (ValueError, IndexError, TypeError):
-        raise BadRequest("_cursor is not a paging token this server issued") from None
+    key = paging.decode(raw[-1], 2)
+    return str(key[0]), str(key[1])
 
 
 async def everything(call: OperationCall) -> Result:
@@ -77,7 +72,7 @@ async def _page(call: OperationCall, pid: str, since: datetime | None, types: li
     links = [("self", self_url + ("?" + urlencode(call.params) if call.params else ""))]
     if len(rows) > count:
         last = rows[count - 1]
-        token = base64.urlsafe_b64encode(jsonutil.dumps([last.resource_type, last.id])).decode().rstrip("=")
+        token = paging.encode([last.resource_type, last.id])
         links.append(("next", self_url + "?" + urlencode([*keep, ("_cursor", token)])))
     return Result(body=bundles.bundle("searchset", entries, links=links))
 

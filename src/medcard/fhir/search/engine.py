@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -11,7 +10,7 @@ from psycopg import AsyncConnection
 
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, Issue
-from medcard.fhir import bundles
+from medcard.fhir import bundles, paging
 from medcard.fhir.search.query import SqlBuilder, parse, where_clause
 
 CONTROL = ("_count", "_cursor", "_format", "_pretty", "_total")
@@ -26,19 +25,6 @@ class SearchRequest:
     max_count: int = 1000
     strict: bool = False
     compartment: tuple[str, str] | None = None  # ("Patient", id)
-
-
-def _encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(jsonutil.dumps([key])).decode().rstrip("=")
-
-
-def _decode_cursor(token: str) -> str:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        value = jsonutil.loads(base64.urlsafe_b64decode(padded))
-        return str(value[0])
-    except (ValueError, IndexError, TypeError):
-        raise BadRequest("_cursor is not a paging token this server issued") from None
 
 
 def _count(req: SearchRequest, control: dict[str, list[str]]) -> int:
@@ -70,7 +56,7 @@ async def search(conn: AsyncConnection, req: SearchRequest) -> str:
     cursor = parsed.control.get("_cursor")
     page_conds = list(conds)
     if cursor:
-        page_conds.append(f"r.id > {b.bind(_decode_cursor(cursor[-1]))}")
+        page_conds.append(f"r.id > {b.bind(str(paging.decode(cursor[-1], 1)[0]))}")
     sql = (f"SELECT r.id, r.content FROM resource r WHERE {' AND '.join(page_conds)} "
            f"ORDER BY r.id LIMIT {count + 1}")
     cur = await conn.execute(sql, b.params)
@@ -85,7 +71,7 @@ async def search(conn: AsyncConnection, req: SearchRequest) -> str:
         entries.append(bundles.entry(content=jsonutil.dumps_str(outcome), search_mode="outcome"))
     links = [("self", _page_url(req, parsed.control, cursor[-1] if cursor else None))]
     if more and rows:
-        links.append(("next", _page_url(req, parsed.control, _encode_cursor(rows[-1][0]))))
+        links.append(("next", _page_url(req, parsed.control, paging.encode([rows[-1][0]]))))
     return bundles.bundle("searchset", entries, total=total, links=links)
 
 
