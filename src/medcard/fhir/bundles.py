@@ -23,6 +23,7 @@ def entry(
     full_url: str | None = None,
     content: str | None = None,
     search_mode: str | None = None,
+    search_score: float | None = None,
     request: dict[str, Any] | None = None,
     response: dict[str, Any] | None = None,
 ) -> str:
@@ -33,7 +34,8 @@ def entry(
     if content is not None:
         parts.append(f'"resource":{content}')
     if search_mode is not None:
-        parts.append(f'"search":{{"mode":{_j(search_mode)}}}')
+        score = f',"score":{round(search_score, 4)}' if search_score is not None else ""
+        parts.append(f'"search":{{"mode":{_j(search_mode)}{score}}}')
     if request is not None:
         parts.append(f'"request":{_j(request)}')
     if response is not None:
@@ -60,7 +62,10 @@ def bundle(
     link_list = [{"relation": rel, "url": url} for rel, url in links]
     if link_list:
         head.append(f'"link":{_j(link_list)}')
-    return "{" + ",".join(head) + ',"entry":[' + ",".join(entries) + "]}"
+    body = ",".join(entries)
+    if not body:
+        return "{" + ",".join(head) + "}"  # FHIR forbids empty arrays (ele-1)
+    return "{" + ",".join(head) + ',"entry":[' + body + "]}"
 
 
 def full_url(base: str, stored: Stored) -> str:

@@ -14,6 +14,7 @@ from medcard import __version__
 from medcard.core import jsonutil
 from medcard.fhir.interactions import stored_types
 from medcard.fhir.operations import registry as operations
+from medcard.fhir.search.params import SearchParam
 from medcard.fhir.search.params import registry as search_registry
 from medcard.fhir.spec import r4
 
@@ -22,8 +23,32 @@ TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-inst
 RELEASE_DATE = "2026-11-25"
 
 
+TEXT_PARAMS = (
+    {"name": "_content", "definition": "http://hl7.org/fhir/SearchParameter/Resource-content", "type": "string",
+     "documentation": "Words anywhere in the resource's text (Russian stemming)."},
+    {"name": "_text", "definition": "http://hl7.org/fhir/SearchParameter/DomainResource-text", "type": "string",
+     "documentation": "Words in the narrative (Russian stemming)."},
+)
+
+
+@cache
+def _reference_params() -> dict[str, list[SearchParam]]:
+    out: dict[str, list[SearchParam]] = {}
+    for rtype in stored_types():
+        out[rtype] = sorted((p for p in search_registry().for_type(rtype).values() if p.type == "reference"),
+                            key=lambda p: p.code)
+    return out
+
+
+def revincludes(rtype: str) -> list[str]:
+    """``Source:param`` pairs whose references can point at ``rtype``."""
+    return [f"{source}:{p.code}" for source, params in _reference_params().items() for p in params
+            if not p.targets or rtype in p.targets]
+
+
 def _resource(rtype: str) -> dict[str, Any]:
     params = search_registry().for_type(rtype)
+    references = _reference_params().get(rtype, [])
     entry: dict[str, Any] = {
         "type": rtype,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
@@ -36,9 +61,12 @@ def _resource(rtype: str) -> dict[str, Any]:
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "enforced", "local"],
+        "searchInclude": ["*", *(f"{rtype}:{p.code}" for p in references)],
+        "searchRevInclude": sorted(revincludes(rtype)),
         "searchParam": [
-            {"name": p.code, "definition": p.definition.url, "type": p.type}
-            for p in sorted(params.values(), key=lambda p: p.code) if p.definition is not None
+            *({"name": p.code, "definition": p.definition.url, "type": p.type}
+              for p in sorted(params.values(), key=lambda p: p.code) if p.definition is not None),
+            *TEXT_PARAMS,
         ],
     }
     ops = [op for op in operations().values() if rtype in op.resource_types]

@@ -19,7 +19,7 @@ from medcard.core.errors import BadRequest, NotFound, PreconditionFailed, Unproc
 from medcard.fhir import store
 from medcard.fhir.spec import r4
 from medcard.fhir.store import Stored, WriteBatch
-from medcard.fhir.validation import ReferenceSite
+from medcard.fhir.validation import Validated
 
 _ETAG = re.compile(r'^(?:W/)?"?([0-9]+)"?$')
 
@@ -117,12 +117,12 @@ def _require_resource(body: Any, rtype: str) -> dict[str, Any]:
 
 async def create(
     ctx: Context, rtype: str, body: Any, *, if_none_exist: str | None = None, rid: str | None = None,
-    references: list[ReferenceSite] | None = None,
+    checked: Validated | None = None,
 ) -> Outcome:
     """POST: a new resource with a server-assigned id (any id in the body is ignored).
 
     ``rid`` is the id a transaction assigned beforehand, so that references to it could be set;
-    ``references`` what validating the body gave, when the caller validated it already.
+    ``checked`` is what validating the body gave, when the caller validated it already.
     """
     check_type(rtype)
     resource = _require_resource(body, rtype)
@@ -135,12 +135,12 @@ async def create(
         if matches:
             return Outcome(200, await store.read(ctx.conn, rtype, matches[0]),
                            f"{rtype} matching '{condition}' already exists; nothing was created")
-    stored = await ctx.batch.create(resource, rid=rid, references=references)
+    stored = await ctx.batch.create(resource, rid=rid, checked=checked)
     return Outcome(201, stored)
 
 
 async def update(ctx: Context, rtype: str, rid: str, body: Any, *, if_match: int | None = None,
-                 references: list[ReferenceSite] | None = None) -> Outcome:
+                 checked: Validated | None = None) -> Outcome:
     """PUT Type/id: a new version, or the first one when the id is new (create-on-update)."""
     check_type(rtype)
     resource = _require_resource(body, rtype)
@@ -148,13 +148,13 @@ async def update(ctx: Context, rtype: str, rid: str, body: Any, *, if_match: int
         raise BadRequest(f"the {rtype} in the body has no id; it must be '{rid}'")
     if resource["id"] != rid:
         raise BadRequest(f"the id in the body ('{resource['id']}') differs from the id in the URL ('{rid}')")
-    stored, created = await ctx.batch.update(rtype, rid, resource, if_match=if_match, references=references)
+    stored, created = await ctx.batch.update(rtype, rid, resource, if_match=if_match, checked=checked)
     return Outcome(201 if created else 200, stored)
 
 
 async def conditional_update(
     ctx: Context, rtype: str, condition: str, body: Any, *, if_match: int | None = None,
-    references: list[ReferenceSite] | None = None,
+    checked: Validated | None = None,
 ) -> Outcome:
     """PUT Type?criteria: update the one match, or create when nothing matches."""
     check_type(rtype)
@@ -169,10 +169,10 @@ async def conditional_update(
         if resource.get("id", rid) != rid:
             raise BadRequest(f"the id in the body ('{resource['id']}') is not the id of the {rtype} "
                              f"matching '{condition}' ('{rid}')")
-        return await update(ctx, rtype, rid, {**resource, "id": rid}, if_match=if_match, references=references)
+        return await update(ctx, rtype, rid, {**resource, "id": rid}, if_match=if_match, checked=checked)
     if "id" in resource:
-        return await update(ctx, rtype, resource["id"], resource, if_match=if_match, references=references)
-    return Outcome(201, await ctx.batch.create(resource, references=references))
+        return await update(ctx, rtype, resource["id"], resource, if_match=if_match, checked=checked)
+    return Outcome(201, await ctx.batch.create(resource, checked=checked))
 
 
 async def patch(ctx: Context, rtype: str, rid: str, operations: Any, *, if_match: int | None = None) -> Outcome:

@@ -15,10 +15,11 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
+from medcard.fhir.search.phonetic import skeleton
 from psycopg import AsyncConnection
 
 from medcard.core import jsonutil
@@ -26,7 +27,7 @@ from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFai
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir.search.index import IndexRows, indexer
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
-from medcard.fhir.validation import ReferenceSite, validate
+from medcard.fhir.validation import Validated, validate
 
 # Index row kind -> (table, its value columns with their SQL types).
 INDEX_TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
@@ -233,6 +234,9 @@ async def everything(
 # writes ----------------------------------------------------------------------
 
 
+CurrentState = tuple[int, bool, bytes | None]  # version, deleted, content hash
+
+
 @dataclass(slots=True)
 class _Write:
     stored: Stored
@@ -240,9 +244,11 @@ class _Write:
     other_patients: list[str]
     content_hash: bytes | None
     index: IndexRows | None
-    kind: str  # "create" | "update" | "delete"
+    kind: str  # "create" | "update" | "delete" | "rewrite" (same version, new content)
     references: set[tuple[str, str]] = field(default_factory=set)
     where: str | None = None  # where the resource came from, for error messages (Bundle.entry[3])
+    text: tuple[str, str | None] | None = None  # (all text, narrative) for full-text search
+    lookup: list[tuple[str, str | None, date | None]] = field(default_factory=list)  # Patient names
 
 
 @dataclass
@@ -266,29 +272,52 @@ class WriteBatch:
     # preparation ---------------------------------------------------------------
 
     async def create(self, resource: dict[str, Any], *, rid: str | None = None,
-                     references: list[ReferenceSite] | None = None) -> Stored:
+                     checked: Validated | None = None) -> Stored:
         """A new resource with a server id (or ``rid``, for create-on-update).
 
-        ``references``: the result of validating the resource, when the caller already did.
+        ``checked``: the result of validating the resource, when the caller already did.
         """
-        if references is None:
-            references = validate(resource)
+        checked = checked or validate(resource)
         rtype = resource["resourceType"]
         rid = rid or str(uuid.uuid4())
-        return await self._prepare(resource, rtype, rid, 1, "create", references)
+        return await self._prepare(resource, rtype, rid, 1, "create", checked)
 
     async def update(
         self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: int | None = None,
-        references: list[ReferenceSite] | None = None,
+        checked: Validated | None = None,
     ) -> tuple[Stored, bool]:
         """A new version (or the first one); returns it and whether it was created."""
-        if references is None:
-            references = validate(resource, expected_type=rtype)
+        checked = checked or validate(resource, expected_type=rtype)
         current = await self._lock(rtype, rid)
+        stored, outcome = await self._apply(resource, rtype, rid, checked, current, if_match)
+        return stored, outcome == "created"
+
+    async def lock_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CurrentState]:
+        """Lock the current rows of many resources at once (bulk import); absent keys are new."""
+        for key in keys:
+            if key in self._touched:
+                raise Conflict(f"{key[0]}/{key[1]} is changed twice in one batch")
+        self._touched.update(keys)
+        if not keys:
+            return {}
+        cur = await self.conn.execute(
+            "SELECT r.resource_type, r.id, r.version_id, r.deleted, r.content_hash FROM resource r "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i "
+            "ORDER BY r.resource_type, r.id FOR UPDATE OF r",
+            ([k[0] for k in keys], [k[1] for k in keys]))
+        return {(t, i): (v, d, h) for t, i, v, d, h in await cur.fetchall()}
+
+    async def upsert(self, resource: dict[str, Any], rid: str, checked: Validated,
+                     current: CurrentState | None) -> tuple[Stored | None, str]:
+        """Create or update with the state from :meth:`lock_many`: "created", "updated" or "unchanged"."""
+        return await self._apply(resource, resource["resourceType"], rid, checked, current, None)
+
+    async def _apply(self, resource: dict[str, Any], rtype: str, rid: str, checked: Validated,
+                     current: CurrentState | None, if_match: int | None) -> tuple[Stored, str]:
         if current is None:
             if if_match is not None:
                 raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
-            return await self._prepare(resource, rtype, rid, 1, "create", references), True
+            return await self._prepare(resource, rtype, rid, 1, "create", checked), "created"
         version, deleted, old_hash = current
         if if_match is not None and if_match != version:
             raise PreconditionFailed(
@@ -297,8 +326,19 @@ class WriteBatch:
         if not deleted and old_hash == parts.hash:
             unchanged = await read_current(self.conn, rtype, rid)
             assert unchanged is not None
-            return unchanged, False  # nothing changed: no new version
-        return await self._prepare(resource, rtype, rid, version + 1, "update", references, parts), deleted
+            return unchanged, "unchanged"  # nothing changed: no new version
+        stored = await self._prepare(resource, rtype, rid, version + 1, "update", checked, parts)
+        return stored, "created" if deleted else "updated"
+
+    async def rewrite(self, resource: dict[str, Any], version: int, checked: Validated) -> Stored:
+        """Replace the current version's content in place, without a new version.
+
+        Only for the bulk importer, to put resolved ids in place of conditional references that
+        could not be resolved when the resource was first written.
+        """
+        rtype, rid = resource["resourceType"], resource["id"]
+        self._touched.add((rtype, rid))
+        return await self._prepare(resource, rtype, rid, version, "rewrite", checked)
 
     async def delete(self, rtype: str, rid: str) -> Stored | None:
         """Mark deleted (a new version without content); None if it was already deleted."""
@@ -325,18 +365,21 @@ class WriteBatch:
 
     async def _prepare(
         self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
-        sites: list[ReferenceSite], parts: _Serialized | None = None,
+        checked: Validated, parts: _Serialized | None = None,
     ) -> Stored:
         parts = parts or _serialize(resource, rtype, rid)
         references: set[tuple[str, str]] = set()
         if self.check_references:
-            references = {local for site in sites if (local := site.local()) is not None} - {(rtype, rid)}
+            references = {local for site in checked.references if (local := site.local()) is not None} \
+                - {(rtype, rid)}
         ix = indexer()
         rows = ix.rows(resource)  # server metadata and id are not searched through the index tables
         patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
         stored = Stored(rtype, rid, version, self.now, False, parts.content(version, self.now))
+        text = (" ".join(checked.texts), " ".join(checked.narrative) or None) if checked.texts else None
+        lookup = patient_lookup_rows(resource) if rtype == "Patient" else []
         self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], parts.hash,
-                                    rows, kind, references, self.where))
+                                    rows, kind, references, self.where, text, lookup))
         self._local[(rtype, rid)] = True
         return stored
 
@@ -400,15 +443,17 @@ def _flush_plan(pending: list[_Write]) -> tuple[list[Statement], list[Copy]]:
     copies: list[Copy] = []
     changed = [w for w in pending if w.kind != "create"]
     if changed:
-        keys, params = _values([(w.stored.resource_type, w.stored.id) for w in changed], ("text", "text"))
         deletes = ", ".join(
             f"d_{table} AS (DELETE FROM {table} t USING k WHERE t.resource_type = k.t AND t.resource_id = k.i)"
-            for table in ("resource_compartment", *(t for t, _ in INDEX_TABLES.values())))
-        statements.append((
-            f"WITH k(t, i) AS ({keys}), {deletes} "
-            "INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, patient_id, "
-            "content) SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.patient_id, "
-            "r.content FROM resource r JOIN k ON r.resource_type = k.t AND r.id = k.i", params))
+            for table in ("resource_compartment", "sp_text", *(t for t, _ in INDEX_TABLES.values())))
+        deletes += (", d_lookup AS (DELETE FROM patient_lookup t USING k "
+                    "WHERE k.t = 'Patient' AND t.patient_id = k.i)")
+        history = ("INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, patient_id, "
+                   "content) SELECT r.resource_type, r.id, r.version_id, r.last_updated, r.deleted, r.patient_id, "
+                   "r.content FROM resource r JOIN k ON r.resource_type = k.t AND r.id = k.i AND k.v")
+        keys, params = _values([(w.stored.resource_type, w.stored.id, w.kind != "rewrite") for w in changed],
+                               ("text", "text", "bool"))
+        statements.append((f"WITH k(t, i, v) AS ({keys}), {deletes} {history}", params))
         values, params = _values(
             [(w.stored.resource_type, w.stored.id, w.stored.version_id, w.stored.last_updated, w.stored.deleted,
               w.patient_id, w.content_hash, w.stored.content) for w in changed],
@@ -429,7 +474,31 @@ def _flush_plan(pending: list[_Write]) -> tuple[list[Statement], list[Copy]]:
         rows = [(w.stored.resource_type, w.stored.id, w.patient_id, *row)
                 for w in pending if w.index is not None for row in getattr(w.index, kind)]
         _insert(statements, copies, table, (*_INDEX_HEAD, *columns), rows)
+    lookups = [(w.stored.id, *row) for w in pending for row in w.lookup]
+    _insert(statements, copies, "patient_lookup", (("patient_id", "text"), ("family", "text"), ("given", "text"),
+                                                   ("birth_date", "date")), lookups)
+    texts = [(w.stored.resource_type, w.stored.id, w.patient_id, *w.text) for w in pending if w.text]
+    for start in range(0, len(texts), 500):
+        chunk = texts[start:start + 500]
+        row = "(%s, %s, %s, to_tsvector('russian', %s), to_tsvector('russian', %s))"
+        statements.append((
+            "INSERT INTO sp_text (resource_type, resource_id, patient_id, content, narrative) VALUES "
+            + ", ".join([row] * len(chunk)), [v for r in chunk for v in r]))
     return statements, copies
+
+
+def patient_lookup_rows(patient: dict[str, Any]) -> list[tuple[str, str | None, date | None]]:
+    """(family skeleton, given skeleton, birth date) for each family name of a Patient."""
+    birth = patient.get("birthDate")
+    birth_date = date.fromisoformat(birth) if isinstance(birth, str) and len(birth) == 10 else None
+    out = []
+    for name in patient.get("name", ()):
+        family = name.get("family") if isinstance(name, dict) else None
+        if not isinstance(family, str) or not (family_key := skeleton(family)):
+            continue
+        given = " ".join(g for g in name.get("given", ()) if isinstance(g, str))
+        out.append((family_key, skeleton(given) or None, birth_date))
+    return out
 
 
 def _insert(statements: list[Statement], copies: list[Copy], table: str, columns: tuple[tuple[str, str], ...],

@@ -21,7 +21,7 @@ from medcard.fhir import bundles, interactions, store
 from medcard.fhir.interactions import Context, Outcome
 from medcard.fhir.search.engine import SearchRequest, search
 from medcard.fhir.spec import r4
-from medcard.fhir.validation import ReferenceSite, validate
+from medcard.fhir.validation import ReferenceSite, Validated, validate
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 10_000
@@ -38,7 +38,7 @@ class _Entry:
     path: str = ""  # the URL without its query
     query: str = ""
     assigned_id: str | None = None  # the id a transaction gave a new resource
-    sites: list[ReferenceSite] | None = None  # the references of a validated resource
+    checked: Validated | None = None  # what validating the resource found
     outcome: Outcome | None = None
     body: str | None = None  # a search result Bundle, for GET searches
     error: MedcardError | None = None
@@ -170,7 +170,7 @@ def _validate(e: _Entry) -> None:
     try:
         rtype = e.path.split("/")[0]
         interactions.check_type(rtype)
-        e.sites = validate(e.resource, expected_type=rtype)
+        e.checked = validate(e.resource, expected_type=rtype)
     except MedcardError as err:
         raise _in_entry(err, e) from None
 
@@ -179,7 +179,8 @@ async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], i
     """Map each ``Type?criteria`` reference to the one resource matching it."""
     types = set(r4().resource_types)
     for e in entries:
-        conditional = {s.reference for s in e.sites or () if "?" in s.reference
+        sites = e.checked.references if e.checked else []
+        conditional = {s.reference for s in sites if "?" in s.reference
                        and not s.reference.startswith(("http:", "https:", "urn:"))}
         for ref in sorted(conditional):
             if ref in ids:
@@ -202,12 +203,12 @@ async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], i
 
 def _apply_ids(e: _Entry, ids: dict[str, str]) -> None:
     """Put the new ids in place of fullUrls and conditional references; refuse what stays unresolved."""
-    if e.sites is None:
+    if e.checked is None:
         return
     if ids:
         e.resource = _rewrite(e.resource, ids)
         sites = []
-        for site in e.sites:
+        for site in e.checked.references:
             new = ids.get(site.reference)
             if new is None:
                 sites.append(site)
@@ -219,8 +220,8 @@ def _apply_ids(e: _Entry, ids: dict[str, str]) -> None:
                     f"(allowed: {', '.join(site.targets)})", [Issue("reference to a type not allowed here",
                                                                     expression=(site.path,))]), e)
             sites.append(ReferenceSite(site.path, new, site.targets))
-        e.sites = sites
-    for site in e.sites:
+        e.checked.references = sites
+    for site in e.checked.references:
         if site.reference.startswith("urn:uuid:"):
             raise _in_entry(BadRequest(
                 f"{site.reference} is not the fullUrl of any entry in this transaction",
@@ -289,15 +290,15 @@ async def _run(ctx: Context, e: _Entry) -> None:
             raise BadRequest(f"POST goes to a type, not to {e.url}")
         condition = None if e.assigned_id else e.request.get("ifNoneExist")
         e.outcome = await interactions.create(ctx, rtype, e.resource, if_none_exist=condition, rid=e.assigned_id,
-                                              references=e.sites)
+                                              checked=e.checked)
     elif e.method == "PUT":
         if_match = interactions.parse_etag(e.request.get("ifMatch"))
         if e.query:
             e.outcome = await interactions.conditional_update(ctx, rtype, e.query, e.resource, if_match=if_match,
-                                                              references=e.sites)
+                                                              checked=e.checked)
         elif len(parts) == 2:
             e.outcome = await interactions.update(ctx, rtype, parts[1], e.resource, if_match=if_match,
-                                                  references=e.sites)
+                                                  checked=e.checked)
         else:
             raise BadRequest(f"PUT goes to Type/id or Type?criteria, not {e.url}")
     elif e.method == "PATCH":

@@ -12,6 +12,9 @@ version metadata). Every problem is reported with its FHIRPath location.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +28,8 @@ from medcard.fhir.spec import Element, Spec, r4
 MAX_DEPTH = 48
 MAX_STRING = 1024 * 1024  # FHIR: strings SHALL NOT exceed 1 MB
 MAX_ISSUES = 100
+MAX_SEARCH_TEXT = 64 * 1024  # characters of a resource's text kept for full-text search
+_TAG = re.compile(r"<[^>]*>")
 INTEGER_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1), "unsignedInt": (0, 2**31 - 1)}
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 REFERENCE_PATTERN = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/([A-Za-z0-9\-.]{1,64}))?")
@@ -45,11 +50,23 @@ class ReferenceSite:
         return (match.group(1), match.group(2)) if match else None
 
 
+@dataclass(slots=True)
+class Validated:
+    """What a validation walk learned on the way, so nothing walks the resource again."""
+
+    references: list[ReferenceSite]
+    texts: list[str]  # string and markdown values, text attachments: for _content
+    narrative: list[str]  # the narrative's text without markup: for _text
+
+
 class _Validator:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.issues: list[Issue] = []
         self.references: list[ReferenceSite] = []
+        self.texts: list[str] = []
+        self.narrative: list[str] = []
+        self.text_budget = MAX_SEARCH_TEXT
         self.patterns = _patterns(spec)
 
     def error(self, path: str, message: str, code: str = "structure") -> None:
@@ -161,6 +178,8 @@ class _Validator:
                 self.complex(item, type_name, item_path, depth + 1)
                 if type_name == "Reference" and isinstance(item, dict):
                     self.reference(element, item, item_path)
+                elif type_name == "Attachment":
+                    self.attachment_text(item)
             if element.binding:
                 self.binding(element.binding, type_name, item, item_path)
 
@@ -221,6 +240,8 @@ class _Validator:
         if type_name == "xhtml":
             self.xhtml(value, path)
             return
+        if type_name in ("string", "markdown"):
+            self.keep_text(value, self.texts)
         pattern = self.patterns.get(type_name)
         if pattern is not None and not pattern.fullmatch(value):
             self.error(path, f"'{_clip(value)}' is not a valid {type_name}", "value")
@@ -234,6 +255,26 @@ class _Validator:
             self.error(path, "narrative must be an XHTML <div> element", "value")
         elif re.search(r"<\s*script|\son[a-z]+\s*=|javascript:", text, re.IGNORECASE):
             self.error(path, "narrative must not contain scripts or event handlers (txt-1)", "security")
+        else:
+            self.keep_text(html.unescape(_TAG.sub(" ", text)), self.narrative)
+
+    def keep_text(self, text: str, into: list[str]) -> None:
+        if self.text_budget > 0:
+            into.append(text[: self.text_budget])
+            self.text_budget -= len(text)
+
+    def attachment_text(self, attachment: Any) -> None:
+        """The text of a plain-text attachment sent inline (a visit summary, a letter)."""
+        if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
+            return
+        content_type = attachment.get("contentType")
+        if not isinstance(content_type, str) or not content_type.startswith("text/plain"):
+            return
+        try:
+            raw = base64.b64decode(attachment["data"][: MAX_SEARCH_TEXT * 2], validate=False)
+        except (ValueError, binascii.Error):
+            return
+        self.keep_text(raw.decode("utf-8", errors="ignore"), self.texts)
 
     # references and bindings ---------------------------------------------------
 
@@ -346,8 +387,8 @@ def validation_issues(resource: Any, spec: Spec | None = None) -> list[Issue]:
     return v.issues
 
 
-def validate(resource: Any, *, expected_type: str | None = None) -> list[ReferenceSite]:
-    """The references of a valid R4 resource; :class:`BadRequest` listing every problem otherwise."""
+def validate(resource: Any, *, expected_type: str | None = None) -> Validated:
+    """What the walk of a valid R4 resource found; :class:`BadRequest` listing every problem otherwise."""
     if expected_type is not None and isinstance(resource, dict):
         found = resource.get("resourceType")
         if found != expected_type:
@@ -363,4 +404,4 @@ def validate(resource: Any, *, expected_type: str | None = None) -> list[Referen
         where = f" at {first.expression[0]}" if first.expression else ""
         more = f" (and {len(v.issues) - 1} more)" if len(v.issues) > 1 else ""
         raise BadRequest(f"invalid resource: {first.diagnostics}{where}{more}", v.issues)
-    return v.references
+    return Validated(v.references, v.texts, v.narrative)

@@ -139,8 +139,14 @@ async def _search(request: Request, rtype: str, pairs: list[tuple[str, str]],
     negotiate(request)
     settings = _settings(request)
     prefer = Prefer.parse(request.headers.get("prefer"))
+    types: tuple[str, ...] = ()
+    if rtype == "*":
+        wanted = [t.strip() for k, v in pairs if k == "_type" for t in v.split(",") if t.strip()]
+        for t in wanted:
+            interactions.check_type(t)
+        types = tuple(wanted) or interactions.stored_types()
     req = SearchRequest(rtype, pairs, base_url(request), settings.page_size, settings.max_page_size,
-                        strict=prefer.handling == "strict", compartment=compartment)
+                        strict=prefer.handling == "strict", compartment=compartment, types=types)
     async with _db(request).connection() as conn:
         text = await search(conn, req)
     return fhir_response(text, pretty=wants_pretty(request))
@@ -228,7 +234,8 @@ async def instance_operation_or_compartment(request: Request, rtype: str, rid: s
     if tail.startswith("$"):
         return await _operation(request, rtype, rid, tail)
     if rtype == "Patient" and request.method == "GET":
-        interactions.check_type(tail)
+        if tail != "*":
+            interactions.check_type(tail)
         return await _search(request, tail, query_pairs(request), compartment=("Patient", rid))
     raise NotFound(f"{rtype}/{rid}/{tail} is not an operation or compartment this server knows")
 

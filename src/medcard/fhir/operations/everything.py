@@ -80,7 +80,8 @@ async def _page(call: OperationCall, pid: str, since: datetime | None, types: li
 async def _stream(call: OperationCall, pid: str, since: datetime | None,
                   types: list[str] | None) -> AsyncIterator[bytes]:
     head = bundles.bundle("searchset", [], links=[("self", f"{call.base}/Patient/{pid}/$everything")])
-    opening, closing = head[: -len("]}")], "]}"
+    # The Patient is always in its own record, so the entry array is never empty.
+    opening, closing = head[:-1] + ',"entry":[', "]}"
     yield opening.encode()
     first = True
     # One statement, so one consistent snapshot of the record however long the stream takes.

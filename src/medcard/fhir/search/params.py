@@ -56,6 +56,10 @@ class Registry:
             self._add(definition)
         for rtype, params in self._by_type.items():
             _share_rows(rtype, params)
+        # Patient.phonetic is answered from patient_lookup (phonetic skeletons), not from index rows.
+        phonetic = self._by_type["Patient"].get("phonetic")
+        if phonetic is not None:
+            self._by_type["Patient"]["phonetic"] = replace(phonetic, rows_of=())
 
     def _add(self, definition: SearchParamDef) -> None:
         if definition.code in COLUMN_PARAMS:

@@ -1,26 +1,26 @@
-"""Search criteria to SQL: one strategy per parameter type.
+"""Search criteria: parsing a query against the registry, and compiling it to SQL.
 
-A query string (``code=http://loinc.org|8302-2&date=ge2024-01``) is parsed against the
-registry into :class:`Criterion` objects, then compiled into a WHERE clause over the
-``resource`` table (alias ``r``) with one ``r.id IN (...)`` sub-select per criterion on the
-index table of the parameter's type. Every value is a bound parameter.
+A query (``code=http://loinc.org|8302-2&date=ge2024-01&subject:Patient.name=иван``) becomes a
+list of :class:`Criterion`, each compiled into one ``r.id IN (...)`` sub-select on the index
+table of its parameter's type (see :mod:`medcard.fhir.search.conditions`), ANDed together over
+the ``resource`` table aliased ``r``. Chains (``subject:Patient.name``), reverse chains
+(``_has:Observation:patient:code``), full text (``_content``, ``_text``) and the registrars'
+fuzzy name search (Patient ``phonetic``) are criteria too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from urllib.parse import parse_qsl
 
 from medcard.core.errors import BadRequest, Issue
+from medcard.fhir.search.conditions import SqlBuilder, date_condition, split_token, unescape, value_condition
 from medcard.fhir.search.params import Registry, SearchParam, registry
-from medcard.fhir.search.values import date_range, decimal_range, fold
+from medcard.fhir.search.phonetic import skeleton
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MODIFIERS = {
-    "token": {"not", "text", "missing", "exact"},
+    "token": {"not", "text", "missing"},
     "string": {"exact", "contains", "missing"},
     "reference": {"missing"},  # plus a resource type, e.g. subject:Patient
     "date": {"missing"},
@@ -28,17 +28,28 @@ MODIFIERS = {
     "quantity": {"missing"},
     "uri": {"below", "above", "missing"},
 }
-_TABLE = {"token": "sp_token", "string": "sp_string", "date": "sp_date", "number": "sp_number",
+TABLES = {"token": "sp_token", "string": "sp_string", "date": "sp_date", "number": "sp_number",
           "quantity": "sp_quantity", "reference": "sp_reference", "uri": "sp_uri"}
+TEXT_PARAMS = {"_content": "content", "_text": "narrative"}
+# Trigram similarity of phonetic skeletons above which two surnames count as the same.
+PHONETIC_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    """One parameter occurrence: ``param[:modifier]=v1,v2`` (the values are ORed)."""
+    """One parameter occurrence: ``param[:modifier]=v1,v2`` (the values are ORed).
 
-    param: SearchParam
+    ``chain``: for ``ref:Type.param=v``, (target type, criterion) for each target type (one level).
+    ``has``: for ``_has:Type:ref:param=v``, the criterion on the referring type.
+    ``text``: ``content`` or ``narrative`` for ``_content`` / ``_text``.
+    """
+
+    param: SearchParam | None
     modifier: str | None
     values: tuple[str, ...]
+    chain: tuple[tuple[str, Criterion], ...] = ()
+    has: Criterion | None = None
+    text: str | None = None
 
 
 @dataclass
@@ -49,7 +60,7 @@ class ParsedQuery:
 
 
 def split_values(raw: str) -> tuple[str, ...]:
-    """Split an OR list at commas not escaped with a backslash; unescape ``\\,``, ``\\|``, ``\\$``."""
+    """Split an OR list at commas not escaped with a backslash (escapes are kept for later)."""
     out, current, i = [], [], 0
     while i < len(raw):
         ch = raw[i]
@@ -67,21 +78,11 @@ def split_values(raw: str) -> tuple[str, ...]:
     return tuple(v for v in out if v != "")
 
 
-def _unescape(value: str) -> str:
-    return value.replace("\\,", ",").replace("\\|", "|").replace("\\$", "$").replace("\\\\", "\\")
+# parsing ---------------------------------------------------------------------
 
 
-def _split_token(value: str) -> tuple[str | None, str]:
-    """``system|code`` -> (system, code); a bare code -> (None, code); ``|code`` -> ("", code)."""
-    i = 0
-    while i < len(value):
-        if value[i] == "\\":
-            i += 2
-            continue
-        if value[i] == "|":
-            return _unescape(value[:i]), _unescape(value[i + 1:])
-        i += 1
-    return None, _unescape(value)
+class _Unknown(Exception):
+    """A parameter name the registry does not know (reported, or refused when strict)."""
 
 
 def parse(resource_type: str, pairs: Iterable[tuple[str, str]], reg: Registry | None = None,
@@ -93,21 +94,73 @@ def parse(resource_type: str, pairs: Iterable[tuple[str, str]], reg: Registry | 
     for name, raw in pairs:
         base, _, modifier = name.partition(":")
         if base in control:
+            if modifier in ("iterate", "recurse"):  # _include:iterate=... travels with its value
+                raw = f"{raw}:iterate"
             out.control.setdefault(base, []).append(raw)
             continue
-        param = reg.get(resource_type, base)
-        if param is None:
-            out.unknown.append(name)
-            continue
-        mod = modifier or None
-        if mod is not None and not _modifier_ok(param, mod, reg):
-            raise BadRequest(f"modifier ':{mod}' is not supported on the {param.type} parameter '{base}'",
-                             code="not-supported")
         values = split_values(raw)
         if not values:
             raise BadRequest(f"search parameter '{name}' has no value")
-        out.criteria.append(Criterion(param, mod, values))
+        try:
+            out.criteria.append(_criterion(reg, resource_type, name, values))
+        except _Unknown:
+            out.unknown.append(name)
     return out
+
+
+def _criterion(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
+    if name in TEXT_PARAMS:
+        return Criterion(None, None, values, text=TEXT_PARAMS[name])
+    if name.startswith("_has:"):
+        return _has(reg, rtype, name, values)
+    if "." in name:
+        return _chain(reg, rtype, name, values)
+    code, _, modifier = name.partition(":")
+    param = reg.get(rtype, code)
+    if param is None:
+        raise _Unknown(name)
+    mod = modifier or None
+    if mod is not None and not _modifier_ok(param, mod, reg):
+        raise BadRequest(f"modifier ':{mod}' is not supported on the {param.type} parameter '{code}'",
+                         code="not-supported")
+    if mod == "missing" and values[0] not in ("true", "false"):
+        raise BadRequest(f"'{name}' takes true or false")
+    return Criterion(param, mod, values)
+
+
+def _chain(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
+    """``subject:Patient.name=x`` or ``patient.name=x``: one level of chaining."""
+    head, _, rest = name.partition(".")
+    code, _, target = head.partition(":")
+    param = reg.get(rtype, code)
+    if param is None or param.type != "reference":
+        raise _Unknown(name)
+    if "." in rest.split(":")[0]:
+        raise BadRequest(f"'{name}' chains more than one level; medcard supports one", code="not-supported")
+    targets = (target,) if target else param.targets
+    inner = []
+    for target_type in targets:
+        try:
+            inner.append((target_type, _criterion(reg, target_type, rest, values)))
+        except (_Unknown, BadRequest):
+            continue
+    if not inner:
+        raise _Unknown(name)
+    return Criterion(param, None, values, chain=tuple(inner))
+
+
+def _has(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
+    """``_has:Observation:patient:code=x``: resources that Observations with code x point at via patient."""
+    parts = name.split(":", 3)
+    if len(parts) != 4:
+        raise BadRequest(f"'{name}' must read _has:Type:reference-parameter:parameter")
+    _, source_type, ref_code, rest = parts
+    ref = reg.get(source_type, ref_code)
+    if ref is None or ref.type != "reference" or (ref.targets and rtype not in ref.targets):
+        raise _Unknown(name)
+    if rest.startswith("_has:"):
+        raise BadRequest("nested _has is not supported", code="not-supported")
+    return Criterion(ref, None, values, has=_criterion(reg, source_type, rest, values))
 
 
 def _modifier_ok(param: SearchParam, modifier: str, reg: Registry) -> bool:
@@ -116,47 +169,69 @@ def _modifier_ok(param: SearchParam, modifier: str, reg: Registry) -> bool:
     return param.type == "reference" and modifier in reg.spec.resource_types
 
 
-class SqlBuilder:
-    """Hands out named placeholders for bound values, so SQL can be assembled in any order."""
-
-    def __init__(self) -> None:
-        self.params: dict[str, Any] = {}
-
-    def bind(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return f"%({name})s"
+# compiling -------------------------------------------------------------------
 
 
-def where_clause(criteria: list[Criterion], b: SqlBuilder, alias: str = "r") -> str:
-    """The AND of every criterion as SQL over ``resource`` aliased ``alias``."""
-    parts = [_criterion(c, b, alias) for c in criteria]
+def where_clause(criteria: list[Criterion], b: SqlBuilder, alias: str = "r",
+                 patient: str | None = None) -> str:
+    """The AND of every criterion as SQL over ``resource`` aliased ``alias``.
+
+    ``patient``: the one record the search is confined to, if known; index lookups then use it.
+    """
+    criteria = list(criteria)
+    parts = []
+    combined = _phonetic_with_birth_date(criteria, b, alias)
+    if combined is not None:
+        parts.append(combined[0])
+        criteria = [c for c in criteria if c not in combined[1]]
+    parts += [_compile(c, b, alias, patient) for c in criteria]
     return " AND ".join(parts) if parts else "TRUE"
 
 
-def _criterion(c: Criterion, b: SqlBuilder, alias: str) -> str:
+def _phonetic_with_birth_date(criteria: list[Criterion], b: SqlBuilder, alias: str
+                              ) -> tuple[str, tuple[Criterion, Criterion]] | None:
+    """A registrar's "surname sounds like X, born on D" as one lookup on the (birth_date, family) index."""
+    phonetic = next((c for c in criteria if c.param is not None and c.param.resource_type == "Patient"
+                     and c.param.code == "phonetic" and not c.chain and c.has is None), None)
+    birth = next((c for c in criteria if c.param is not None and c.param.resource_type == "Patient"
+                  and c.param.code == "birthdate" and c.modifier is None and not c.chain and c.has is None), None)
+    if phonetic is None or birth is None:
+        return None
+    sql = phonetic_birth_condition(phonetic, birth, b, alias)
+    return (sql, (phonetic, birth)) if sql is not None else None
+
+
+def _compile(c: Criterion, b: SqlBuilder, alias: str, patient: str | None) -> str:
+    if c.text is not None:
+        return _text_condition(c, b, alias, patient)
     p = c.param
+    assert p is not None
+    if c.has is not None:
+        return _has_condition(c, p, b, alias)
+    if c.chain:
+        return _chain_condition(c, p, b, alias)
     if p.code == "_id":
-        return f"{alias}.id = ANY({b.bind(list(map(_unescape, c.values)))})"
+        return f"{alias}.id = ANY({b.bind([unescape(v) for v in c.values])})"
     if p.code == "_lastUpdated":
-        ors = [_date_condition(v, b, f"{alias}.last_updated",
-                               f"({alias}.last_updated + interval '1 millisecond')") for v in c.values]
+        ors = [date_condition(v, b, f"{alias}.last_updated",
+                              f"({alias}.last_updated + interval '1 millisecond')") for v in c.values]
         return "(" + " OR ".join(ors) + ")"
-    table = _TABLE[p.type]
+    if p.resource_type == "Patient" and p.code == "phonetic":
+        return _phonetic_condition(c, b, alias)
+    table = TABLES[p.type]
     if c.modifier == "missing":
-        missing = c.values[0] == "true"
         sub = (f"SELECT 1 FROM {table} i WHERE i.resource_type = {alias}.resource_type "
-               f"AND i.resource_id = {alias}.id AND {_rows_of(p, b)}")
-        return f"{'NOT ' if missing else ''}EXISTS ({sub})"
-    head = (f"SELECT i.resource_id FROM {table} i WHERE i.resource_type = {b.bind(p.resource_type)} "
-            f"AND {_rows_of(p, b)}")
-    ors = [_value_condition(p, c.modifier, v, b) for v in c.values]
+               f"AND i.resource_id = {alias}.id AND {rows_of(p, b)}")
+        return f"{'NOT ' if c.values[0] == 'true' else ''}EXISTS ({sub})"
+    head = f"SELECT i.resource_id FROM {table} i WHERE i.resource_type = {b.bind(p.resource_type)} AND {rows_of(p, b)}"
+    if patient is not None and p.type in ("token", "reference", "date"):
+        head += f" AND i.patient_id = {b.bind(patient)}"
+    ors = [value_condition(p, c.modifier, v, b) for v in c.values]
     negate = p.type == "token" and c.modifier == "not"
-    sub = f"{head} AND (" + " OR ".join(ors) + ")"
-    return f"{alias}.id {'NOT IN' if negate else 'IN'} ({sub})"
+    return f"{alias}.id {'NOT IN' if negate else 'IN'} ({head} AND (" + " OR ".join(ors) + "))"
 
 
-def _rows_of(p: SearchParam, b: SqlBuilder) -> str:
+def rows_of(p: SearchParam, b: SqlBuilder) -> str:
     """The index rows of a parameter: its own, or those of the parameters it restates."""
     conditions = []
     for code, target in p.rows_of:
@@ -167,165 +242,62 @@ def _rows_of(p: SearchParam, b: SqlBuilder) -> str:
     return conditions[0] if len(conditions) == 1 else "(" + " OR ".join(conditions) + ")"
 
 
-def _value_condition(p: SearchParam, modifier: str | None, value: str, b: SqlBuilder) -> str:
-    kind = p.type
-    if kind == "token":
-        return _token_condition(value, modifier, b)
-    if kind == "string":
-        return _string_condition(value, modifier, b)
-    if kind == "reference":
-        return _reference_condition(p, value, modifier, b)
-    if kind == "date":
-        return _date_condition(value, b, "i.low", "i.high")
-    if kind == "number":
-        prefix, number = _prefixed(value)
-        return _number_condition(prefix, _decimal(number, p.code), b, "i.value")
-    if kind == "quantity":
-        return _quantity_condition(p, value, b)
-    if kind == "uri":
-        return _uri_condition(value, modifier, b)
-    raise BadRequest(f"search parameter type {kind} is not supported", code="not-supported")
+def _chain_condition(c: Criterion, p: SearchParam, b: SqlBuilder, alias: str) -> str:
+    targets = []
+    for ttype, inner in c.chain:
+        sub = (f"SELECT r2.id FROM resource r2 WHERE r2.resource_type = {b.bind(ttype)} AND NOT r2.deleted "
+               f"AND {_compile(inner, b, 'r2', None)}")
+        targets.append(f"(i.target_type = {b.bind(ttype)} AND i.target_id IN ({sub}))")
+    return (f"{alias}.id IN (SELECT i.resource_id FROM sp_reference i WHERE i.resource_type = "
+            f"{b.bind(p.resource_type)} AND {rows_of(p, b)} AND (" + " OR ".join(targets) + "))")
 
 
-def _token_condition(value: str, modifier: str | None, b: SqlBuilder) -> str:
-    if modifier == "text":
-        text = fold(_unescape(value))
-        return (f"(i.text LIKE {b.bind(_like_prefix(text))} "
-                f"OR i.text LIKE {b.bind('% ' + _like_escape(text) + '%')})")
-    system, code = _split_token(value)
-    if system is None:
-        return f"i.code = {b.bind(code)}"
-    if system == "":
-        return f"(i.system IS NULL AND i.code = {b.bind(code)})"
-    if code == "":
-        return f"i.system = {b.bind(system)}"
-    return f"(i.system = {b.bind(system)} AND i.code = {b.bind(code)})"
+def _has_condition(c: Criterion, ref: SearchParam, b: SqlBuilder, alias: str) -> str:
+    assert c.has is not None
+    source = ref.resource_type
+    sub = (f"SELECT r2.id FROM resource r2 WHERE r2.resource_type = {b.bind(source)} AND NOT r2.deleted "
+           f"AND {_compile(c.has, b, 'r2', None)}")
+    return (f"{alias}.id IN (SELECT i.target_id FROM sp_reference i WHERE i.resource_type = {b.bind(source)} "
+            f"AND {rows_of(ref, b)} AND i.target_type = {alias}.resource_type AND i.resource_id IN ({sub}))")
 
 
-def _string_condition(value: str, modifier: str | None, b: SqlBuilder) -> str:
-    text = _unescape(value)
-    if modifier == "exact":
-        return f"i.exact = {b.bind(text)}"
-    folded = fold(text)
-    if modifier == "contains":
-        return f"i.value LIKE {b.bind('%' + _like_escape(folded) + '%')}"
-    return f"i.value LIKE {b.bind(_like_prefix(folded))}"
+def _text_condition(c: Criterion, b: SqlBuilder, alias: str, patient: str | None) -> str:
+    column = c.text
+    queries = " OR ".join(f"t.{column} @@ websearch_to_tsquery('russian', {b.bind(unescape(v))})"
+                          for v in c.values)
+    scope = f" AND t.patient_id = {b.bind(patient)}" if patient is not None else ""
+    return (f"{alias}.id IN (SELECT t.resource_id FROM sp_text t WHERE t.resource_type = {alias}.resource_type"
+            f"{scope} AND ({queries}))")
 
 
-def _reference_condition(p: SearchParam, value: str, modifier: str | None, b: SqlBuilder) -> str:
-    ref = _unescape(value)
-    if ref.startswith(("http://", "https://", "urn:")):
-        return f"i.url = {b.bind(ref)}"
-    ref = ref.split("/_history/")[0]
-    parts = ref.split("/")
-    if len(parts) == 2:
-        return f"(i.target_type = {b.bind(parts[0])} AND i.target_id = {b.bind(parts[1])})"
-    if len(parts) != 1:
-        raise BadRequest(f"'{value}' is not a reference (expected Type/id, id or a URL) for '{p.code}'")
-    if modifier is not None:
-        return f"(i.target_type = {b.bind(modifier)} AND i.target_id = {b.bind(ref)})"
-    return f"i.target_id = {b.bind(ref)}"
+def _phonetic_condition(c: Criterion, b: SqlBuilder, alias: str) -> str:
+    """Surnames that sound alike: trigram similarity of phonetic skeletons (pg_trgm, GIN-indexed)."""
+    keys = [k for v in c.values if (k := skeleton(unescape(v)))]
+    if not keys:
+        raise BadRequest("phonetic needs a name with letters")
+    ors = " OR ".join(f"l.family %% {b.bind(k)}" for k in keys)
+    return f"{alias}.id IN (SELECT l.patient_id FROM patient_lookup l WHERE {ors})"
 
 
-def _uri_condition(value: str, modifier: str | None, b: SqlBuilder) -> str:
-    uri = _unescape(value)
-    if modifier == "below":
-        return f"i.value LIKE {b.bind(_like_prefix(uri))}"
-    if modifier == "above":
-        return f"{b.bind(uri)} LIKE (replace(replace(i.value, '%', '\\%'), '_', '\\_') || '%')"
-    return f"i.value = {b.bind(uri)}"
-
-
-def _prefixed(value: str) -> tuple[str, str]:
-    if len(value) > 2 and value[:2] in PREFIXES and not value[:2].isdigit():
-        return value[:2], value[2:]
-    return "eq", value
-
-
-def _decimal(text: str, code: str) -> Decimal:
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise BadRequest(f"'{text}' is not a number (search parameter '{code}')") from None
-    if not number.is_finite():
-        raise BadRequest(f"'{text}' is not a finite number (search parameter '{code}')")
-    return number
-
-
-def _number_condition(prefix: str, number: Decimal, b: SqlBuilder, column: str) -> str:
-    low, high = decimal_range(number)
-    if prefix == "eq":
-        return f"({column} >= {b.bind(low)} AND {column} < {b.bind(high)})"
-    if prefix == "ne":
-        return f"({column} < {b.bind(low)} OR {column} >= {b.bind(high)})"
-    if prefix in ("gt", "sa"):
-        return f"{column} > {b.bind(number)}"
-    if prefix in ("lt", "eb"):
-        return f"{column} < {b.bind(number)}"
-    if prefix == "ge":
-        return f"{column} >= {b.bind(number)}"
-    if prefix == "le":
-        return f"{column} <= {b.bind(number)}"
-    margin = abs(number) / 10  # ap: within 10 %
-    return f"({column} >= {b.bind(number - margin)} AND {column} <= {b.bind(number + margin)})"
-
-
-def _quantity_condition(p: SearchParam, value: str, b: SqlBuilder) -> str:
-    prefix, rest = _prefixed(value)
-    number, _, unit = rest.partition("|")
-    condition = _number_condition(prefix, _decimal(number, p.code), b, "i.value")
-    if unit:
-        system, _, code = unit.partition("|")
-        if code:
-            if system:
-                condition += f" AND i.system = {b.bind(_unescape(system))}"
-            condition += f" AND i.code = {b.bind(_unescape(code))}"
-        elif system:
-            condition += f" AND i.code = {b.bind(_unescape(system))}"  # number|unit shorthand
-    return f"({condition})"
-
-
-def _date_condition(value: str, b: SqlBuilder, low_col: str, high_col: str) -> str:
-    prefix, text = _prefixed(value)
-    rng = date_range(text)
-    if rng is None:
-        raise BadRequest(f"'{text}' is not a FHIR date or dateTime (e.g. 2024, 2024-03-01, "
-                         "2024-03-01T10:00:00+03:00)")
-    low, high = rng
-    contained = f"({low_col} >= {b.bind(low)} AND {high_col} <= {b.bind(high)})"
-    if prefix == "eq":
-        return contained
-    if prefix == "ne":
-        return f"NOT {contained}"
-    if prefix == "gt":
-        return f"{high_col} > {b.bind(high)}"
-    if prefix == "lt":
-        return f"{low_col} < {b.bind(low)}"
-    if prefix == "ge":
-        return f"({high_col} > {b.bind(high)} OR {contained})"
-    if prefix == "le":
-        return f"({low_col} < {b.bind(low)} OR {contained})"
-    if prefix == "sa":
-        return f"{low_col} >= {b.bind(high)}"
-    if prefix == "eb":
-        return f"{high_col} <= {b.bind(low)}"
-    now = datetime.now(UTC)
-    margin = max(abs(now - low) / 10, timedelta(days=1))  # ap: within 10 % of the distance to now
-    return f"({low_col} < {b.bind(high + margin)} AND {high_col} > {b.bind(low - margin)})"
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _like_prefix(text: str) -> str:
-    return _like_escape(text) + "%"
+def phonetic_birth_condition(phonetic: Criterion, birthdate: Criterion, b: SqlBuilder, alias: str) -> str | None:
+    """The combined condition, or None when the birth dates are not plain full dates."""
+    dates = []
+    for v in birthdate.values:
+        if v.startswith("eq"):
+            v = v[2:]
+        if len(v) != 10 or not v[:4].isdigit():
+            return None
+        dates.append(v)
+    keys = [k for v in phonetic.values if (k := skeleton(unescape(v)))]
+    if not keys or not dates:
+        return None
+    ors = " OR ".join(f"l.family %% {b.bind(k)}" for k in keys)
+    return (f"{alias}.id IN (SELECT l.patient_id FROM patient_lookup l WHERE "
+            f"l.birth_date = ANY({b.bind(dates)}::date[]) AND ({ors}))")
 
 
 def strict_criteria(resource_type: str, query: str, reg: Registry | None = None) -> list[Criterion]:
     """Criteria of a conditional operation: every parameter must be known (else 400)."""
-    from urllib.parse import parse_qsl
-
     pairs = parse_qsl(query, keep_blank_values=True)
     if not pairs:
         raise BadRequest(f"the condition on {resource_type} has no search parameters")
@@ -337,3 +309,7 @@ def strict_criteria(resource_type: str, query: str, reg: Registry | None = None)
              for n in parsed.unknown],
         )
     return parsed.criteria
+
+
+__all__ = ["Criterion", "ParsedQuery", "SqlBuilder", "parse", "rows_of", "split_token", "strict_criteria",
+           "where_clause"]
