@@ -163,3 +163,24 @@ def test_concurrent_conditional_creates_make_one_resource(http: httpx.Client) ->
     assert sorted(statuses) == [200, 200, 200, 201]
     found = body(http.get("/Patient", params={"identifier": "urn:race|1"}))
     assert len(found["entry"]) == 1
+
+
+def test_identifiers_with_wrong_check_digits_are_422_with_their_location(http: httpx.Client,
+                                                                          database_url: str) -> None:
+    snils = "urn:oid:1.2.643.2.69.1.1.1.6.223"
+    enp = "urn:oid:1.2.643.2.69.1.1.1.6.228"
+    good = {"resourceType": "Patient", "identifier": [{"system": snils, "value": "112-233-445 95"},
+                                                     {"system": enp, "value": "7700000000000016"}]}
+    assert post(http, "/Patient", good).status_code == 201
+    bad_snils = {"resourceType": "Patient", "identifier": [{"system": snils, "value": "112-233-445 96"}]}
+    r = post(http, "/Patient", bad_snils)
+    assert r.status_code == 422
+    issue = body(r)["issue"][0]
+    assert issue["expression"] == ["Patient.identifier[0].value"]
+    assert "95" in issue["diagnostics"]
+    bad_enp = {"resourceType": "Patient", "identifier": [{"system": "urn:other", "value": "1"},
+                                                        {"system": enp, "value": "7700000000000017"}]}
+    r = post(http, "/Patient", bad_enp)
+    assert r.status_code == 422
+    assert body(r)["issue"][0]["expression"] == ["Patient.identifier[1].value"]
+    assert rows(database_url) == 1

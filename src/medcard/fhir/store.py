@@ -19,13 +19,14 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from medcard.fhir.search.phonetic import skeleton
 from psycopg import AsyncConnection
 
 from medcard.core import jsonutil
 from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
+from medcard.core.identifiers import check_identifier
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir.search.index import IndexRows, indexer
+from medcard.fhir.search.phonetic import skeleton
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
 from medcard.fhir.validation import Validated, validate
 
@@ -237,6 +238,17 @@ async def everything(
 CurrentState = tuple[int, bool, bytes | None]  # version, deleted, content hash
 
 
+def _check_identifiers(rtype: str, checked: Validated) -> None:
+    """Identifiers of known systems (SNILS, ENP, ...) must pass their check-digit rules (422)."""
+    issues = []
+    for path, system, value in checked.identifiers:
+        reason = check_identifier(system, value)
+        if reason is not None:
+            issues.append(Issue(reason, code="value", expression=(path,)))
+    if issues:
+        raise Unprocessable(f"{rtype}: {issues[0].diagnostics}", issues)
+
+
 @dataclass(slots=True)
 class _Write:
     stored: Stored
@@ -367,6 +379,7 @@ class WriteBatch:
         self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
         checked: Validated, parts: _Serialized | None = None,
     ) -> Stored:
+        _check_identifiers(rtype, checked)
         parts = parts or _serialize(resource, rtype, rid)
         references: set[tuple[str, str]] = set()
         if self.check_references:

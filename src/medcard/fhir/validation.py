@@ -57,6 +57,7 @@ class Validated:
     references: list[ReferenceSite]
     texts: list[str]  # string and markdown values, text attachments: for _content
     narrative: list[str]  # the narrative's text without markup: for _text
+    identifiers: list[tuple[str, str, str]]  # (path, system, value), for check-digit rules
 
 
 class _Validator:
@@ -66,6 +67,7 @@ class _Validator:
         self.references: list[ReferenceSite] = []
         self.texts: list[str] = []
         self.narrative: list[str] = []
+        self.identifiers: list[tuple[str, str, str]] = []
         self.text_budget = MAX_SEARCH_TEXT
         self.patterns = _patterns(spec)
 
@@ -180,6 +182,10 @@ class _Validator:
                     self.reference(element, item, item_path)
                 elif type_name == "Attachment":
                     self.attachment_text(item)
+                elif type_name == "Identifier" and isinstance(item, dict):
+                    system, value = item.get("system"), item.get("value")
+                    if isinstance(system, str) and isinstance(value, str):
+                        self.identifiers.append((f"{item_path}.value", system, value))
             if element.binding:
                 self.binding(element.binding, type_name, item, item_path)
 
@@ -404,4 +410,4 @@ def validate(resource: Any, *, expected_type: str | None = None) -> Validated:
         where = f" at {first.expression[0]}" if first.expression else ""
         more = f" (and {len(v.issues) - 1} more)" if len(v.issues) > 1 else ""
         raise BadRequest(f"invalid resource: {first.diagnostics}{where}{more}", v.issues)
-    return Validated(v.references, v.texts, v.narrative)
+    return Validated(v.references, v.texts, v.narrative, v.identifiers)
