@@ -100,9 +100,15 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str) -> Iterator[ServerThread]:
-    settings = Settings(database_url=database_url, db_pool_min=2, db_pool_max=8,
-                        max_body_bytes=16 * 1024 * 1024)
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The test server's settings: its own data directory (bulk files), the test database."""
+    home = tmp_path_factory.mktemp("server-home")
+    return Settings(home=home, database_url=database_url, db_pool_min=2, db_pool_max=8,
+                    max_body_bytes=16 * 1024 * 1024, import_dir=home / "imports")
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, settings: Settings) -> Iterator[ServerThread]:
     with ServerThread(database_url, settings) as srv:
         yield srv
 
@@ -110,12 +116,15 @@ def server(database_url: str) -> Iterator[ServerThread]:
 def check_fhir_response(response: httpx.Response) -> None:
     """Every resource the server returns must be valid R4."""
     response.read()
-    if "json" not in response.headers.get("content-type", "") or not response.content:
+    content_type = response.headers.get("content-type", "")
+    if "json" not in content_type or not response.content:
         return
-    body = jsonutil.loads(response.content)
-    if isinstance(body, dict) and "resourceType" in body:
-        issues = validation_issues(body)
-        assert not issues, f"server returned an invalid {body['resourceType']}: {issues[:3]}"
+    lines = response.content.splitlines() if "ndjson" in content_type else [response.content]
+    for line in lines:
+        body = jsonutil.loads(line)
+        if isinstance(body, dict) and "resourceType" in body:
+            issues = validation_issues(body)
+            assert not issues, f"server returned an invalid {body['resourceType']}: {issues[:3]}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from medcard import __version__
 from medcard.config import Settings, get_settings
 from medcard.core.db import Database
 from medcard.fhir.api import errors as fhir_errors
+from medcard.fhir.api.bulk import router as bulk_router
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app = FastAPI(title="medcard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.settings = settings
+    app.include_router(bulk_router)  # before the generic routes, which would take its paths
     app.include_router(fhir_router)
     fhir_errors.install(app)
 

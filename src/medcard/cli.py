@@ -6,6 +6,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -81,6 +82,7 @@ def serve(
     """Run the server (starting the embedded PostgreSQL unless MEDCARD_DATABASE_URL is set)."""
     import uvicorn
 
+    from medcard import worker as worker_processes
     from medcard.core import migrate
 
     settings = get_settings()
@@ -100,9 +102,13 @@ def serve(
         # uvicorn re-raises SIGTERM once it has shut down; turn it into an exit that unwinds
         # this block, so the embedded PostgreSQL is stopped (SIGINT already raises KeyboardInterrupt).
         signal.signal(signal.SIGTERM, _exit_on_signal)
-        uvicorn.run("medcard.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    access_log=False, log_config=logging_config(settings.log_level), server_header=False,
-                    proxy_headers=True, timeout_graceful_shutdown=10)
+        job_workers = worker_processes.start(url, settings.job_workers, logging_config(settings.log_level))
+        try:
+            uvicorn.run("medcard.app:create_app", factory=True, host=host, port=port, workers=workers,
+                        access_log=False, log_config=logging_config(settings.log_level), server_header=False,
+                        proxy_headers=True, timeout_graceful_shutdown=10)
+        finally:
+            worker_processes.stop(job_workers)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -117,6 +123,74 @@ def _require_current_schema(url: str) -> None:
         typer.echo(f"medcard: the database schema is at {current or 'nothing'}, this medcard needs {head}; "
                    "run `medcard db upgrade` first", err=True)
         raise typer.Exit(1)
+
+
+def _schema_ready(settings: Settings, url: str) -> None:
+    """The embedded database is migrated on the spot; an external one must already be current."""
+    from medcard.core import migrate
+
+    if settings.database_url:
+        _require_current_schema(url)
+    else:
+        migrate.upgrade(url)
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (bulk import and export) until stopped."""
+    import asyncio
+
+    from medcard.worker import work
+
+    settings = get_settings()
+    _setup_logging(settings)
+    with database(settings) as url:
+        _schema_ready(settings, url)
+        asyncio.run(work(url))
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="NDJSON files, Bundle files (.json) or folders of them.")],
+    on_error: Annotated[str, typer.Option(help="What to do on bad input: stop, or continue and report.")] = "stop",
+    chunk: Annotated[int, typer.Option(help="Resources per transaction.")] = 500,
+) -> None:
+    """Import FHIR resources (idempotent: importing the same files again changes nothing)."""
+    from medcard.fhir.bulk.cli import run_import
+
+    if on_error not in ("stop", "continue"):
+        raise typer.BadParameter("--on-error is stop or continue")
+    settings = get_settings()
+    _setup_logging(settings)
+    with database(settings) as url:
+        _schema_ready(settings, url)
+        code = run_import(url, paths, on_error=on_error, chunk=chunk)
+    raise typer.Exit(code)
+
+
+@app.command("export")
+def export_(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the NDJSON files (created if needed).")],
+    types: Annotated[str | None, typer.Option("--type", help="Comma-separated resource types (default: all).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only resources changed after this instant.")] = None,
+    patient: Annotated[bool, typer.Option("--patient", help="Only what is in patients' records.")] = False,
+    group: Annotated[str | None, typer.Option(help="Only the records of this Group's members.")] = None,
+    type_filter: Annotated[list[str] | None, typer.Option(
+        "--type-filter", help="A search that selects resources of one type, e.g. Observation?code=8302-2.")] = None,
+) -> None:
+    """Export resources as NDJSON files, one per type (what $export does, from the command line)."""
+    from medcard.fhir.bulk.cli import run_export
+
+    settings = get_settings()
+    _setup_logging(settings)
+    params = [("_type", types)] if types else []
+    params += [("_since", since)] if since else []
+    params += [("_typeFilter", f) for f in type_filter or []]
+    level = "group" if group else "patient" if patient else "system"
+    with database(settings) as url:
+        _schema_ready(settings, url)
+        code = run_export(url, level, group, params, out)
+    raise typer.Exit(code)
 
 
 @db_app.command("upgrade")

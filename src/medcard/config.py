@@ -48,11 +48,21 @@ class Settings(BaseSettings):
     page_size: int = Field(default=50, ge=1, description="Default page size of Bundles.")
     max_page_size: int = Field(default=1000, ge=1, description="Cap on _count.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    job_workers: int = Field(default=1, ge=0, description="Background job workers `medcard serve` starts "
+                             "(bulk import and export); 0 to run them elsewhere with `medcard worker`.")
+    import_dir: Path | None = Field(default=None, description="Folder whose files $import may read by "
+                                    "file:// URL; unset: $import takes only uploaded NDJSON.")
+    import_max_bytes: int = Field(default=10 * 1024**3, ge=1024, description="Largest NDJSON upload to $import.")
 
     @property
     def pgdata(self) -> Path:
         """Where the embedded PostgreSQL cluster lives."""
         return self.home / "pgdata"
+
+    @property
+    def bulk_dir(self) -> Path:
+        """Where bulk export files and $import uploads are kept (shared storage when several servers run)."""
+        return self.home / "bulk"
 
 
 @lru_cache

@@ -69,7 +69,7 @@ def _resource(rtype: str) -> dict[str, Any]:
             *TEXT_PARAMS,
         ],
     }
-    ops = [op for op in operations().values() if rtype in op.resource_types]
+    ops = [op for op in operations() if rtype in op.resource_types]
     if ops:
         entry["operation"] = [{"name": op.name, "definition": op.definition} for op in ops]
     return entry
@@ -94,7 +94,7 @@ def capability_statement(base: str) -> str:
             "mode": "server",
             "resource": [_resource(t) for t in stored_types()],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
-            "operation": [{"name": op.name, "definition": op.definition} for op in operations().values()],
+            "operation": [{"name": op.name, "definition": op.definition} for op in operations() if op.system],
         }],
     }
     return jsonutil.dumps_str(statement)

@@ -302,6 +302,7 @@ class WriteBatch:
         checked = checked or validate(resource, expected_type=rtype)
         current = await self._lock(rtype, rid)
         stored, outcome = await self._apply(resource, rtype, rid, checked, current, if_match)
+        assert stored is not None
         return stored, outcome == "created"
 
     async def lock_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CurrentState]:
@@ -320,12 +321,15 @@ class WriteBatch:
         return {(t, i): (v, d, h) for t, i, v, d, h in await cur.fetchall()}
 
     async def upsert(self, resource: dict[str, Any], rid: str, checked: Validated,
-                     current: CurrentState | None) -> tuple[Stored | None, str]:
+                     current: CurrentState | None) -> str:
         """Create or update with the state from :meth:`lock_many`: "created", "updated" or "unchanged"."""
-        return await self._apply(resource, resource["resourceType"], rid, checked, current, None)
+        _, outcome = await self._apply(resource, resource["resourceType"], rid, checked, current, None,
+                                       want_unchanged=False)
+        return outcome
 
     async def _apply(self, resource: dict[str, Any], rtype: str, rid: str, checked: Validated,
-                     current: CurrentState | None, if_match: int | None) -> tuple[Stored, str]:
+                     current: CurrentState | None, if_match: int | None, *, want_unchanged: bool = True
+                     ) -> tuple[Stored | None, str]:
         if current is None:
             if if_match is not None:
                 raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
@@ -335,10 +339,8 @@ class WriteBatch:
             raise PreconditionFailed(
                 f"{rtype}/{rid} is at version {version}, not {if_match}: it was changed by someone else")
         parts = _serialize(resource, rtype, rid)
-        if not deleted and old_hash == parts.hash:
-            unchanged = await read_current(self.conn, rtype, rid)
-            assert unchanged is not None
-            return unchanged, "unchanged"  # nothing changed: no new version
+        if not deleted and old_hash == parts.hash:  # nothing changed: no new version
+            return (await read_current(self.conn, rtype, rid) if want_unchanged else None), "unchanged"
         stored = await self._prepare(resource, rtype, rid, version + 1, "update", checked, parts)
         return stored, "created" if deleted else "updated"
 

@@ -28,6 +28,7 @@ from medcard.fhir.api.http import (
 from medcard.fhir.capability import capability_statement
 from medcard.fhir.interactions import Context, Outcome
 from medcard.fhir.operations import OperationCall
+from medcard.fhir.operations import find as find_operation
 from medcard.fhir.operations import registry as operations
 from medcard.fhir.search.engine import SearchRequest, search
 from medcard.fhir.search.values import date_range
@@ -289,20 +290,22 @@ async def _history(request: Request, rtype: str | None, rid: str | None) -> Resp
 
 async def _operation(request: Request, rtype: str | None, rid: str | None, name: str) -> Response:
     negotiate(request)
-    op = operations().get(name.lstrip("$"))
+    op = find_operation(name.lstrip("$"), rtype, rid)
     if op is None:
-        raise NotFound(f"operation {name} is not supported")
-    level_ok = (rid is not None and op.instance) or (rid is None and rtype is not None and op.type_level) \
-        or (rtype is None and op.system)
-    if not level_ok or (rtype is not None and rtype not in op.resource_types):
         where = f"{rtype}/{rid}" if rid else rtype or "the server"
-        raise NotFound(f"operation {name} is not defined on {where}")
+        known = any(o.name == name.lstrip("$") for o in operations())
+        raise NotFound(f"operation {name} is not defined on {where}" if known else
+                       f"operation {name} is not supported")
     if request.method not in op.methods:
         raise MethodNotAllowed(f"operation {name} does not accept {request.method}")
-    body = await _json(request) if request.method == "POST" and request.headers.get("content-length") else None
-    settings = _settings(request)
-    call = OperationCall(_db(request), base_url(request), rtype, rid, query_pairs(request), body,
-                         settings.page_size, settings.max_page_size)
+    body = None
+    if request.method == "POST" and not op.raw_body and request.headers.get("content-length"):
+        body = await _json(request)
+    call = OperationCall(
+        _db(request), _settings(request), base_url(request), rtype, rid, query_pairs(request), body,
+        headers={k.lower(): v for k, v in request.headers.items()}, url=str(request.url),
+        content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
+        stream=request.stream() if op.raw_body else None)
     result = await op.handler(call)
     if result.stream is not None:
         return streaming_response(result.stream, result.headers)

@@ -9,23 +9,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+from medcard.config import Settings
 from medcard.core.db import Database
 
 
 @dataclass(frozen=True)
 class OperationCall:
-    """One invocation: where, with which parameters, on which database."""
+    """One invocation: where, with which parameters and headers, on which database.
+
+    ``body`` is the parsed JSON body; for operations that read their body themselves
+    (``raw_body``), ``stream`` yields it and ``content_type`` says what it is.
+    """
 
     db: Database
+    settings: Settings
     base: str
     resource_type: str | None
     resource_id: str | None
     params: list[tuple[str, str]]
     body: Any = None
-    page_size: int = 50
-    max_page_size: int = 1000
+    headers: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    content_type: str = ""
+    stream: AsyncIterator[bytes] | None = None
+
+    @property
+    def page_size(self) -> int:
+        return self.settings.page_size
+
+    @property
+    def max_page_size(self) -> int:
+        return self.settings.max_page_size
 
 
 @dataclass
@@ -52,11 +69,26 @@ class Operation:
     methods: tuple[str, ...]
     handler: Handler
     documentation: str = ""
+    raw_body: bool = False  # the handler reads the request body itself (uploads)
 
 
-def registry() -> dict[str, Operation]:
-    """Every operation medcard implements, by name."""
-    from medcard.fhir.operations import everything
+    def applies(self, rtype: str | None, rid: str | None) -> bool:
+        """Whether the operation is defined where it was invoked: on the server, a type or an instance."""
+        if rtype is None:
+            return self.system
+        if rtype not in self.resource_types:
+            return False
+        return self.instance if rid is not None else self.type_level
 
-    ops = [everything.OPERATION]
-    return {op.name: op for op in ops}
+
+@cache
+def registry() -> tuple[Operation, ...]:
+    """Every operation medcard implements."""
+    from medcard.fhir.operations import everything, export, import_
+
+    return (everything.OPERATION, *export.OPERATIONS, import_.OPERATION)
+
+
+def find(name: str, rtype: str | None, rid: str | None) -> Operation | None:
+    """The operation ``$name`` as invoked on the server, a type, or an instance."""
+    return next((op for op in registry() if op.name == name and op.applies(rtype, rid)), None)

@@ -24,7 +24,8 @@ _STRING_PARTS = {
 }
 _QUANTITY_TYPES = {"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
 _DATE_TYPES = {"date", "dateTime", "instant"}
-MAX_INDEXED_STRING = 512  # longer strings are indexed by their beginning
+MAX_INDEXED_STRING = 512
+NOT_IN_RECORDS = frozenset({"Group"})  # longer strings are indexed by their beginning
 
 
 @dataclass(slots=True)
@@ -59,11 +60,16 @@ class Indexer:
         self._compartment: dict[str, tuple[str, ...]] = {}
 
     def compartment_params(self, resource_type: str) -> tuple[str, ...]:
-        """The index rows (parameter codes) naming the patients whose record a resource is in."""
+        """The index rows (parameter codes) naming the patients whose record a resource is in.
+
+        A Group is a list of patients (a clinic's children), not part of any one record, although
+        the R4 compartment definition lists its members: medcard keeps Groups out of records.
+        """
         found = self._compartment.get(resource_type)
         if found is None:
             codes: list[str] = []
-            for name in r4().patient_compartment.get(resource_type, ()):
+            names = () if resource_type in NOT_IN_RECORDS else r4().patient_compartment.get(resource_type, ())
+            for name in names:
                 param = self.registry.get(resource_type, name)
                 for code, _target in param.rows_of if param else ():
                     if code not in codes:

@@ -1,0 +1,198 @@
+"""Bulk import: the Synthea sample, idempotence, bad input, Bundles, references in any order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import SHARED_DATA
+from helpers import body
+from medcard.core.db import Database
+from medcard.fhir.bulk.importer import Importer, ImportReport
+
+SYNTHEA = SHARED_DATA / "synthea-10-patients"
+needs_synthea = pytest.mark.skipif(not SYNTHEA.exists(), reason="shared Synthea sample not present")
+
+
+def run_import(url: str, paths: list[Path], on_error: str = "continue", chunk: int = 500) -> ImportReport:
+    async def go() -> ImportReport:
+        db = Database(url, min_size=1, max_size=2)
+        await db.open()
+        try:
+            return await Importer(db, on_error=on_error, chunk=chunk).run(paths)
+        finally:
+            await db.close()
+
+    return asyncio.run(go())
+
+
+def synthea_lines() -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(SYNTHEA.glob("*.ndjson")):
+        if path.name != "log.ndjson":
+            out += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return out
+
+
+def scalar(url: str, sql: str, *params: Any) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def total(http: httpx.Client, path: str, **params: str) -> int:
+    r = http.get(path, params={**params, "_summary": "count"})
+    assert r.status_code == 200, r.text
+    return int(body(r)["total"])
+
+
+@needs_synthea
+def test_import_synthea_and_search_agrees_with_the_files(database_url: str, http: httpx.Client) -> None:
+    report = run_import(database_url, [SYNTHEA])
+    lines = synthea_lines()
+    assert report.created == len(lines) == 7160
+    assert report.failed == 4  # the four lines of log.ndjson are not resources
+    assert all("log.ndjson" in str(p) and "resourceType" in p.reason for p in report.problems)
+    by_type = Counter(r["resourceType"] for r in lines)
+    for rtype, n in by_type.items():
+        assert total(http, f"/{rtype}") == n, rtype
+    # every conditional reference (Practitioner?identifier=...) was resolved to an id
+    assert scalar(database_url, "SELECT count(*) FROM resource WHERE content LIKE '%%\"reference\":\"%%?%%'") == 0
+    # searches agree with counts worked out from the files
+    patients = [r for r in lines if r["resourceType"] == "Patient"]
+    assert total(http, "/Patient", gender="female") == sum(p["gender"] == "female" for p in patients)
+    assert total(http, "/Patient", birthdate="lt1970") == sum(p["birthDate"] < "1970" for p in patients)
+    for p in patients[:5]:
+        ref = f"Patient/{p['id']}"
+        for rtype, param in (("Encounter", "subject"), ("Condition", "patient"), ("Immunization", "patient")):
+            expected = sum(1 for r in lines if r["resourceType"] == rtype
+                           and r.get("subject", r.get("patient", {})).get("reference") == ref)
+            assert total(http, f"/{rtype}", **{param: ref}) == expected, (rtype, ref)
+    flu = sum(1 for r in lines if r["resourceType"] == "Immunization"
+              and any(c.get("code") == "140" for c in r["vaccineCode"].get("coding", [])))
+    assert flu > 0
+    assert total(http, "/Immunization", **{"vaccine-code": "http://hl7.org/fhir/sid/cvx|140"}) == flu
+    # every resource of a record carries its patient
+    orphans = scalar(database_url, "SELECT count(*) FROM resource WHERE resource_type IN "
+                                   "('Encounter', 'Condition', 'Immunization') AND patient_id IS NULL")
+    assert orphans == 0
+
+
+@needs_synthea
+def test_importing_again_changes_nothing(database_url: str) -> None:
+    run_import(database_url, [SYNTHEA])
+    again = run_import(database_url, [SYNTHEA])
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 7160)
+    assert scalar(database_url, "SELECT count(*) FROM resource_history") == 0
+    assert scalar(database_url, "SELECT max(version_id) FROM resource") == 1
+
+
+def _write(path: Path, lines: list[Any]) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    return path
+
+
+def patient(pid: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": "female", **extra}
+
+
+def test_bad_input_names_file_line_and_reason(database_url: str, tmp_path: Path) -> None:
+    source = _write(tmp_path / "mixed.ndjson", [
+        patient("a1"), '{"resourceType": "Patient", "id": "a2",', patient("a3", gender="girl"), patient("a4")])
+    report = run_import(database_url, [source], on_error="continue")
+    assert report.created == 2
+    assert report.failed == 2
+    first, second = map(str, report.problems)
+    assert first.startswith(f"{source}: line 2: invalid JSON")
+    assert second.startswith(f"{source}: line 3:")
+    assert "girl" in second
+    assert "Patient.gender" in second
+
+
+def test_on_error_stop_imports_what_came_before_and_nothing_after(database_url: str, tmp_path: Path) -> None:
+    source = _write(tmp_path / "p.ndjson", [patient("b1"), patient("b2"), "not json", patient("b3")])
+    report = run_import(database_url, [source], on_error="stop")
+    assert report.stopped
+    assert report.created == 2
+    ids = scalar(database_url, "SELECT array_agg(id ORDER BY id) FROM resource")
+    assert ids == ["b1", "b2"]
+
+
+def test_transaction_bundle_file_is_all_or_nothing(database_url: str, tmp_path: Path) -> None:
+    def bundle(kind: str, bad: bool) -> dict[str, Any]:
+        entries = [{"fullUrl": "urn:uuid:11111111-1111-1111-1111-111111111111",
+                    "resource": {"resourceType": "Patient", "gender": "male"},
+                    "request": {"method": "POST", "url": "Patient"}},
+                   {"resource": {"resourceType": "Observation", "status": "bad" if bad else "final",
+                                 "code": {"text": "вес"},
+                                 "subject": {"reference": "urn:uuid:11111111-1111-1111-1111-111111111111"}},
+                    "request": {"method": "POST", "url": "Observation"}}]
+        return {"resourceType": "Bundle", "type": kind, "entry": entries}
+
+    (tmp_path / "bad.json").write_text(json.dumps(bundle("transaction", bad=True)))
+    report = run_import(database_url, [tmp_path / "bad.json"])
+    assert report.created == 0
+    assert "nothing of this transaction" in str(report.problems[0])
+    assert "entry 1" in str(report.problems[0])
+    assert scalar(database_url, "SELECT count(*) FROM resource") == 0
+    (tmp_path / "good.json").write_text(json.dumps(bundle("transaction", bad=False)))
+    report = run_import(database_url, [tmp_path / "good.json"])
+    assert report.created == 2
+    subject = scalar(database_url, "SELECT content::jsonb->'subject'->>'reference' FROM resource "
+                                   "WHERE resource_type = 'Observation'")
+    assert subject == "Patient/11111111-1111-1111-1111-111111111111"  # the urn's uuid became the id
+    assert run_import(database_url, [tmp_path / "good.json"]).unchanged == 2  # ids are stable: idempotent
+
+
+def test_collection_and_batch_bundles_import_entry_by_entry(database_url: str, tmp_path: Path) -> None:
+    entries = [{"fullUrl": "urn:uuid:22222222-2222-2222-2222-222222222222",
+                "resource": {"resourceType": "Patient", "gender": "male"}},
+               {"resource": {"resourceType": "Patient", "gender": "nope"}},
+               {"resource": {"resourceType": "Condition", "subject": {
+                   "reference": "urn:uuid:22222222-2222-2222-2222-222222222222"}}}]
+    (tmp_path / "c.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                                 "entry": entries}))
+    report = run_import(database_url, [tmp_path / "c.json"])
+    assert report.created == 2
+    assert report.failed == 1
+    assert "entry 1" in str(report.problems[0])
+    owner = scalar(database_url, "SELECT patient_id FROM resource WHERE resource_type = 'Condition'")
+    assert owner == "22222222-2222-2222-2222-222222222222"
+
+
+def test_conditional_references_resolve_whatever_the_order(database_url: str, tmp_path: Path) -> None:
+    doctor = {"resourceType": "Practitioner", "id": "d1", "identifier": [{"system": "urn:npi", "value": "42"}]}
+    visit = {"resourceType": "Encounter", "id": "v1", "status": "finished", "class": {"code": "AMB"},
+             "participant": [{"individual": {"reference": "Practitioner?identifier=urn:npi|42"}}]}
+    source = _write(tmp_path / "mixed.ndjson", [visit, doctor])  # the visit comes first
+    report = run_import(database_url, [source], chunk=1)
+    assert report.created == 2
+    assert report.resolved_later == 1
+    ref = scalar(database_url, "SELECT content::jsonb->'participant'->0->'individual'->>'reference' "
+                               "FROM resource WHERE id = 'v1'")
+    assert ref == "Practitioner/d1"
+    assert run_import(database_url, [source]).unchanged == 2
+
+
+def test_unresolvable_conditional_reference_is_reported(database_url: str, tmp_path: Path) -> None:
+    visit = {"resourceType": "Encounter", "id": "v2", "status": "finished", "class": {"code": "AMB"},
+             "participant": [{"individual": {"reference": "Practitioner?identifier=urn:npi|nobody"}}]}
+    report = run_import(database_url, [_write(tmp_path / "v.ndjson", [visit])])
+    assert report.failed == 1
+    assert "matches no single resource" in str(report.problems[0])
+
+
+def test_dangling_references_are_reported_not_refused(database_url: str, tmp_path: Path) -> None:
+    obs = {"resourceType": "Observation", "id": "o9", "status": "final", "code": {"text": "x"},
+           "subject": {"reference": "Patient/not-here"}}
+    report = run_import(database_url, [_write(tmp_path / "o.ndjson", [obs])])
+    assert report.created == 1
+    assert report.dangling == ["Patient/not-here"]
