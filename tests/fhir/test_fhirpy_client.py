@@ -57,3 +57,23 @@ def test_fhirpy_conditional_create(fhir: SyncFHIRClient) -> None:
     assert created1
     assert not created2
     assert p1.id == p2.id
+
+
+def test_fhirpy_searches_pages_and_includes(fhir: SyncFHIRClient) -> None:
+    child = fhir.resource("Patient", gender="female", birthDate="2020-02-02", name=[{"family": "Павлова"}])
+    child.save()
+    for value in range(7):
+        fhir.resource("Observation", status="final", code={"coding": [{"system": "http://loinc.org",
+                                                                       "code": "29463-7"}]},
+                      subject=child.to_reference(), valueQuantity={"value": 10 + value, "unit": "kg"},
+                      effectiveDateTime=f"2024-0{1 + value}-01").save()
+    search = fhir.resources("Observation").search(subject=f"Patient/{child.id}").sort("-date").limit(3)
+    everything = search.fetch_all()  # follows the next links, 3 at a time
+    assert [o["valueQuantity"]["value"] for o in everything] == [16, 15, 14, 13, 12, 11, 10]
+    assert search.count() == 7
+    raw = fhir.resources("Observation").search(code="29463-7").include("Observation", "subject").fetch_raw()
+    modes = [e["search"]["mode"] for e in raw["entry"]]
+    assert modes.count("include") == 1
+    assert raw["entry"][modes.index("include")]["resource"]["id"] == child.id
+    found = fhir.resources("Patient").search(family="павл").fetch()
+    assert [p.id for p in found] == [child.id]

@@ -50,13 +50,19 @@ def bundle(
     total: int | None = None,
     links: Iterable[tuple[str, str]] = (),
     bundle_id: str | None = None,
+    identifier: dict[str, str] | None = None,
+    timestamp: str | None = None,
 ) -> str:
     """A Bundle as JSON text; ``links`` are (relation, url) pairs."""
     head = ['"resourceType":"Bundle"']
     if bundle_id:
         head.append(f'"id":{_j(bundle_id)}')
     head.append(f'"meta":{{"lastUpdated":{_j(fhir_instant(utcnow()))}}}')
+    if identifier:
+        head.append(f'"identifier":{_j(identifier)}')
     head.append(f'"type":{_j(bundle_type)}')
+    if timestamp:
+        head.append(f'"timestamp":{_j(timestamp)}')
     if total is not None:
         head.append(f'"total":{int(total)}')
     link_list = [{"relation": rel, "url": url} for rel, url in links]

@@ -84,9 +84,9 @@ class Operation:
 @cache
 def registry() -> tuple[Operation, ...]:
     """Every operation medcard implements."""
-    from medcard.fhir.operations import everything, export, import_
+    from medcard.fhir.operations import everything, export, import_, summary
 
-    return (everything.OPERATION, *export.OPERATIONS, import_.OPERATION)
+    return (everything.OPERATION, summary.OPERATION, *export.OPERATIONS, import_.OPERATION)
 
 
 def find(name: str, rtype: str | None, rid: str | None) -> Operation | None:

@@ -77,7 +77,7 @@ async def search(conn: AsyncConnection, req: SearchRequest) -> str:
     summary = parsed.control.get("_summary", ["false"])[-1]
     if summary not in SUMMARY_MODES:
         raise BadRequest(f"_summary must be one of {', '.join(SUMMARY_MODES)}")
-    if summary == "count":
+    if summary == "count" or plan.count == 0:  # _count=0 asks for the total alone, as _summary=count does
         return bundles.bundle("searchset", [], total=await _count(conn, plan), links=[("self", _url(req, None))])
     page = await _page(conn, plan)
     total = await _total(conn, plan, parsed, len(page.rows), page.more_after, page.more_before)
