@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from helpers import body, post, put
 from search_data import transaction
+
+from helpers import body, post, put
 
 
 @pytest.fixture
