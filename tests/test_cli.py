@@ -113,4 +113,4 @@ def test_db_status_reports_the_revision(tmp_path: Path, database_url: str) -> No
     out = subprocess.run([*MEDCARD, "db", "status"], env=env_for(tmp_path, MEDCARD_DATABASE_URL=database_url),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    assert "database: 0002" in out.stdout
+    assert "database: 0003" in out.stdout

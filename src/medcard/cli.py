@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,6 +155,8 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="NDJSON files, Bundle files (.json) or folders of them.")],
     on_error: Annotated[str, typer.Option(help="What to do on bad input: stop, or continue and report.")] = "stop",
     chunk: Annotated[int, typer.Option(help="Resources per transaction.")] = 500,
+    jobs: Annotated[int, typer.Option(help="Processes that parse, validate and index (default: one per core).")
+                    ] = 0,
 ) -> None:
     """Import FHIR resources (idempotent: importing the same files again changes nothing)."""
     from medcard.fhir.bulk.cli import run_import
@@ -164,7 +167,7 @@ def import_(
     _setup_logging(settings)
     with database(settings) as url:
         _schema_ready(settings, url)
-        code = run_import(url, paths, on_error=on_error, chunk=chunk)
+        code = run_import(url, paths, on_error=on_error, chunk=chunk, jobs=jobs or os.cpu_count() or 1)
     raise typer.Exit(code)
 
 

@@ -250,6 +250,34 @@ def _check_identifiers(rtype: str, checked: Validated) -> None:
 
 
 @dataclass(slots=True)
+class Analysis:
+    """What a write of a resource needs that the database does not decide (picklable: the bulk
+    importer computes it in worker processes)."""
+
+    rtype: str
+    rid: str
+    parts: _Serialized
+    index: IndexRows
+    patients: list[str]  # the records it belongs to, first the main one
+    references: set[tuple[str, str]]  # local literal references, for the referential check
+    text: tuple[str, str | None] | None  # (all text, narrative) for full-text search
+    lookup: list[tuple[str, str | None, date | None]]  # Patient name skeletons for fuzzy search
+
+
+def analyze(resource: dict[str, Any], rtype: str, rid: str, checked: Validated) -> Analysis:
+    """Serialize, index and classify a validated resource (no database involved)."""
+    _check_identifiers(rtype, checked)
+    parts = _serialize(resource, rtype, rid)
+    references = {local for site in checked.references if (local := site.local()) is not None} - {(rtype, rid)}
+    ix = indexer()
+    rows = ix.rows(resource)  # server metadata and id are not searched through the index tables
+    patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
+    text = (" ".join(checked.texts), " ".join(checked.narrative) or None) if checked.texts else None
+    lookup = patient_lookup_rows(resource) if rtype == "Patient" else []
+    return Analysis(rtype, rid, parts, rows, patients, references, text, lookup)
+
+
+@dataclass(slots=True)
 class _Write:
     stored: Stored
     patient_id: str | None
@@ -330,19 +358,16 @@ class WriteBatch:
     async def _apply(self, resource: dict[str, Any], rtype: str, rid: str, checked: Validated,
                      current: CurrentState | None, if_match: int | None, *, want_unchanged: bool = True
                      ) -> tuple[Stored | None, str]:
-        if current is None:
-            if if_match is not None:
-                raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
-            return await self._prepare(resource, rtype, rid, 1, "create", checked), "created"
-        version, deleted, old_hash = current
-        if if_match is not None and if_match != version:
+        if current is None and if_match is not None:
+            raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
+        if current is not None and if_match is not None and if_match != current[0]:
             raise PreconditionFailed(
-                f"{rtype}/{rid} is at version {version}, not {if_match}: it was changed by someone else")
-        parts = _serialize(resource, rtype, rid)
-        if not deleted and old_hash == parts.hash:  # nothing changed: no new version
-            return (await read_current(self.conn, rtype, rid) if want_unchanged else None), "unchanged"
-        stored = await self._prepare(resource, rtype, rid, version + 1, "update", checked, parts)
-        return stored, "created" if deleted else "updated"
+                f"{rtype}/{rid} is at version {current[0]}, not {if_match}: it was changed by someone else")
+        analysis = analyze(resource, rtype, rid, checked)
+        outcome = self.upsert_analyzed(analysis, current)
+        if outcome == "unchanged":  # nothing changed: no new version
+            return (await read_current(self.conn, rtype, rid) if want_unchanged else None), outcome
+        return self._pending[-1].stored, outcome
 
     async def rewrite(self, resource: dict[str, Any], version: int, checked: Validated) -> Stored:
         """Replace the current version's content in place, without a new version.
@@ -377,26 +402,28 @@ class WriteBatch:
         row = await cur.fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
-    async def _prepare(
-        self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
-        checked: Validated, parts: _Serialized | None = None,
-    ) -> Stored:
-        _check_identifiers(rtype, checked)
-        parts = parts or _serialize(resource, rtype, rid)
-        references: set[tuple[str, str]] = set()
-        if self.check_references:
-            references = {local for site in checked.references if (local := site.local()) is not None} \
-                - {(rtype, rid)}
-        ix = indexer()
-        rows = ix.rows(resource)  # server metadata and id are not searched through the index tables
-        patients = [rid] if rtype == "Patient" else rows.patient_references(ix.compartment_params(rtype))
-        stored = Stored(rtype, rid, version, self.now, False, parts.content(version, self.now))
-        text = (" ".join(checked.texts), " ".join(checked.narrative) or None) if checked.texts else None
-        lookup = patient_lookup_rows(resource) if rtype == "Patient" else []
-        self._pending.append(_Write(stored, patients[0] if patients else None, patients[1:], parts.hash,
-                                    rows, kind, references, self.where, text, lookup))
-        self._local[(rtype, rid)] = True
+    async def _prepare(self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
+                       checked: Validated) -> Stored:
+        return self._add(analyze(resource, rtype, rid, checked), version, kind)
+
+    def _add(self, a: Analysis, version: int, kind: str) -> Stored:
+        stored = Stored(a.rtype, a.rid, version, self.now, False, a.parts.content(version, self.now))
+        references = a.references if self.check_references else set()
+        self._pending.append(_Write(stored, a.patients[0] if a.patients else None, a.patients[1:], a.parts.hash,
+                                    a.index, kind, references, self.where, a.text, a.lookup))
+        self._local[(a.rtype, a.rid)] = True
         return stored
+
+    def upsert_analyzed(self, a: Analysis, current: CurrentState | None) -> str:
+        """Create or update from an :class:`Analysis` and the state from :meth:`lock_many`."""
+        if current is None:
+            self._add(a, 1, "create")
+            return "created"
+        version, deleted, old_hash = current
+        if not deleted and old_hash == a.parts.hash:
+            return "unchanged"
+        self._add(a, version + 1, "update")
+        return "created" if deleted else "updated"
 
     async def _check_references(self, pending: list[_Write]) -> None:
         """Every literal reference must point at a resource that exists after this batch."""

@@ -15,9 +15,9 @@ from medcard.fhir.bulk.export import ExportRequest, export, parse_request
 from medcard.fhir.bulk.importer import Importer, ImportReport
 
 
-def run_import(url: str, paths: list[Path], *, on_error: str, chunk: int) -> int:
+def run_import(url: str, paths: list[Path], *, on_error: str, chunk: int, jobs: int = 1) -> int:
     """Import and print a summary; the exit code: 0 clean, 1 stopped on a problem, 2 problems skipped."""
-    report = asyncio.run(_import(url, paths, on_error, chunk))
+    report = asyncio.run(_import(url, paths, on_error, chunk, jobs))
     print(report.summary(), file=sys.stderr)
     if report.resolved_later:
         print(f"{report.resolved_later} resources had conditional references resolved after their targets "
@@ -35,7 +35,7 @@ def run_import(url: str, paths: list[Path], *, on_error: str, chunk: int) -> int
     return 2 if report.failed else 0
 
 
-async def _import(url: str, paths: list[Path], on_error: str, chunk: int) -> ImportReport:
+async def _import(url: str, paths: list[Path], on_error: str, chunk: int, jobs: int) -> ImportReport:
     db = Database(url, min_size=1, max_size=2)
     await db.open()
     bar = tqdm(unit=" resources", desc="import", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
@@ -50,7 +50,7 @@ async def _import(url: str, paths: list[Path], on_error: str, chunk: int) -> Imp
                         failed=report.failed, refresh=False)
 
     try:
-        return await Importer(db, on_error=on_error, progress=progress, chunk=chunk).run(paths)
+        return await Importer(db, on_error=on_error, progress=progress, chunk=chunk, jobs=jobs).run(paths)
     finally:
         bar.close()
         await db.close()

@@ -30,7 +30,7 @@ from medcard.fhir.spec import r4
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
-FETCH = 2000  # rows per round trip of the server-side cursor
+FETCH = 5000  # rows per round trip of the server-side cursor
 LINES_PER_FILE = 1_000_000
 
 Report = Callable[[dict[str, Any]], Awaitable[None]]
@@ -128,13 +128,17 @@ class _Files:
         self.files: list[OutputFile] = []
         self._handle: IO[str] | None = None
 
-    def write(self, line: str) -> None:
-        if self._handle is None or self.files[-1].count == LINES_PER_FILE:
-            self._open_next()
-        assert self._handle is not None
-        self._handle.write(line)
-        self._handle.write("\n")
-        self.files[-1].count += 1
+    def write(self, lines: list[str]) -> None:
+        """Append lines, a file at a time (one write call per file, not per line)."""
+        while lines:
+            if self._handle is None or self.files[-1].count == LINES_PER_FILE:
+                self._open_next()
+            assert self._handle is not None
+            room = LINES_PER_FILE - self.files[-1].count
+            part, lines = lines[:room], lines[room:]
+            self._handle.write("\n".join(part))
+            self._handle.write("\n")
+            self.files[-1].count += len(part)
 
     def _open_next(self) -> None:
         self.close()
@@ -160,8 +164,7 @@ async def export_type(conn: AsyncConnection, req: ExportRequest, rtype: str, out
             cur.itersize = FETCH
             await cur.execute(sql, b.params)
             while rows := await cur.fetchmany(FETCH):
-                for (content,) in rows:
-                    files.write(content)
+                files.write([content for (content,) in rows])
     finally:
         files.close()
     return files.files

@@ -1,20 +1,28 @@
 """Bulk import: FHIR NDJSON, Bundles and folders of them into the store, idempotently.
 
 Resources keep their ids (or get ids derived from their content), so importing the same files
-again changes nothing: an unchanged resource makes no new version. Resources are validated and
-written in chunks, each chunk one transaction with a fixed number of round trips; a transaction
-Bundle is its own transaction, written all or nothing. References between input files may point
-either way: literal references are not checked while importing (the files come in any order),
-and conditional references (``Practitioner?identifier=...``) that cannot be resolved yet are
-written as they are and put right once everything is in. Problems name the file, the line (or
+again changes nothing: an unchanged resource makes no new version.
+
+The work is a pipeline. The main process reads the input and cuts it into chunks; each chunk
+is *analysed* (parsed, validated, serialized, indexed: the Python-heavy part) by a pool of
+worker processes when ``jobs`` > 1, and the main process writes the analysed chunks in order,
+each in one transaction with a fixed number of round trips, while the workers analyse the next
+ones. A transaction Bundle is its own transaction, written all or nothing. Literal references
+are not checked while importing (the files come in any order); conditional references
+(``Practitioner?identifier=...``) are resolved by the main process, and those whose targets
+have not arrived yet are put right once everything is in. Problems name the file, the line (or
 entry) and the reason; ``on_error="stop"`` stops at the first, ``"continue"`` skips and reports.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +33,19 @@ from medcard.core.db import Database
 from medcard.core.errors import MedcardError
 from medcard.core.time import utcnow
 from medcard.fhir import store
-from medcard.fhir.bulk.sources import Item, Problem, input_files, read
+from medcard.fhir.bulk.sources import Item, Problem, input_files, parse_line, read
 from medcard.fhir.interactions import NOT_STORED
-from medcard.fhir.store import WriteBatch
+from medcard.fhir.search.index import indexer
+from medcard.fhir.store import Analysis, WriteBatch, analyze
 from medcard.fhir.validation import ReferenceSite, Validated, validate
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # resources per transaction
 MAX_PROBLEMS = 1000  # problems kept for the report (all are counted)
+ANALYZE_AFTER = 10_000  # resources written; beyond this the import refreshes the planner's statistics
+STORE_TABLES = ("resource", "resource_compartment", "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity",
+                "sp_reference", "sp_uri", "sp_text", "patient_lookup")
 
 
 @dataclass
@@ -74,32 +86,113 @@ class ImportReport:
 Progress = Callable[[ImportReport], Awaitable[None]]
 
 
+# analysis (runs in worker processes) ------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One input resource after analysis: a problem, an analysis ready to write, or (when it has
+    conditional references, which only the main process can resolve) the validated resource."""
+
+    source: str
+    where: str
+    problem: Problem | None = None
+    analysis: Analysis | None = None
+    resource: dict[str, Any] | None = None
+    checked: Validated | None = None
+
+
+Payload = tuple[str, str, bytes | None, dict[str, Any] | None]
+
+
+def analyze_chunk(payloads: list[Payload]) -> list[Outcome]:
+    """Parse, validate and analyse a chunk of input (a worker process's whole job)."""
+    return [_analyze_one(*p) for p in payloads]
+
+
+def _analyze_one(source: str, where: str, raw: bytes | None, resource: dict[str, Any] | None) -> Outcome:
+    try:
+        if resource is None:
+            assert raw is not None
+            resource = parse_line(raw)
+        rtype = resource.get("resourceType")
+        if isinstance(rtype, str) and rtype in NOT_STORED:
+            raise ValueError(f"{rtype} resources are not stored")
+        checked = validate(resource)
+        bad = _bad_conditional(checked)
+        if bad:
+            raise ValueError(bad)
+        if any(_is_conditional(s.reference) for s in checked.references):
+            return Outcome(source, where, resource=resource, checked=checked)
+        return Outcome(source, where, analysis=analyze(resource, resource["resourceType"], resource["id"], checked))
+    except MedcardError as e:
+        return Outcome(source, where, problem=Problem(source, where, _describe(e)))
+    except ValueError as e:
+        return Outcome(source, where, problem=Problem(source, where, str(e)))
+
+
+def _warm_up() -> None:
+    """Build the search registry once per worker process, before the first chunk."""
+    indexer()
+
+
+def _bad_conditional(checked: Validated) -> str | None:
+    """A conditional reference must name a type the element may refer to."""
+    for site in checked.references:
+        if _is_conditional(site.reference):
+            rtype = site.reference.split("?", 1)[0]
+            if site.targets and rtype not in site.targets:
+                return f"a reference to {rtype} is not allowed at {site.path} (allowed: {', '.join(site.targets)})"
+    return None
+
+
+def _is_conditional(reference: str) -> bool:
+    return "?" in reference and not reference.startswith(("http:", "https:", "urn:"))
+
+
+def _describe(error: MedcardError) -> str:
+    first = error.issues[0] if error.issues else None
+    where = f" at {first.expression[0]}" if first is not None and first.expression else ""
+    more = f" (and {len(error.issues) - 1} more problems)" if len(error.issues) > 1 else ""
+    reason = first.diagnostics if first is not None else error.message
+    return f"{reason}{where}{more}"
+
+
+# the run (main process) ---------------------------------------------------------------
+
+
 class _Stop(Exception):
     """on_error="stop" met a problem."""
 
 
 @dataclass
-class _Pending:
-    item: Item
-    resource: dict[str, Any]
-    checked: Validated
+class _Chunk:
+    payloads: list[Payload]
+    atomic: bool = False  # a transaction Bundle
+
+
+@dataclass
+class _Ready:
+    outcome: Outcome
+    analysis: Analysis
+    waits: bool  # holds a conditional reference whose target has not arrived yet
 
 
 class Importer:
-    """One import run: sources in, chunks written, conditional references resolved, a report out."""
+    """One import run: sources in, chunks analysed and written, conditional references resolved."""
 
     def __init__(self, db: Database, *, on_error: str = "stop", progress: Progress | None = None,
-                 chunk: int = CHUNK) -> None:
+                 chunk: int = CHUNK, jobs: int = 1) -> None:
         if on_error not in ("stop", "continue"):
             raise ValueError("on_error is 'stop' or 'continue'")
         self.db = db
         self.on_error = on_error
         self.progress = progress
         self.chunk_size = chunk
+        self.jobs = max(1, jobs)
         self.report = ImportReport()
         self._refs: dict[str, str | None] = {}  # conditional reference -> Type/id (None: no single match yet)
-        self._deferred: list[tuple[str, str]] = []  # resources written with unresolved conditional references
-        self._chunk: list[_Pending] = []
+        self._deferred: list[tuple[str, str]] = []  # written with conditional references still unresolved
         self._started = 0.0
         self._since = utcnow()
 
@@ -108,56 +201,138 @@ class Importer:
         self._since = utcnow()
         files = input_files(paths)
         self.report.files = len(files)
+        pool = self._pool()
         try:
-            for path in files:
-                for item in read(path):
-                    await self._item(item)
-            await self._flush()
+            await self._pipeline(self._chunks(files), pool)
             await self._resolve_deferred()
+            await self._analyze_tables()
             await self._find_dangling()
         except _Stop:
             self.report.stopped = True
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         self.report.seconds = time.perf_counter() - self._started
         if self.progress is not None:
             await self.progress(self.report)
         return self.report
 
-    # items -------------------------------------------------------------------------
-
-    async def _item(self, item: Item) -> None:
-        if item.problem is not None:
-            await self._problem(item.problem)
-        elif item.transaction:
-            await self._flush()
-            await self._transaction(item)
-        elif item.resource is not None:
-            self.report.read += 1
-            pending = await self._check(item, item.resource)
-            if pending is None:
-                return
-            key = (pending.resource["resourceType"], pending.resource["id"])
-            if any((p.resource["resourceType"], p.resource["id"]) == key for p in self._chunk):
-                await self._flush()  # the same resource twice: the later one wins, in the next chunk
-            self._chunk.append(pending)
-            if len(self._chunk) >= self.chunk_size:
-                await self._flush()
-
-    async def _check(self, item: Item, resource: dict[str, Any], *, report: bool = True) -> _Pending | None:
-        """Validate and put in the ids of known conditional references; None (and a problem) when invalid."""
-        problem = _invalid(resource)
-        checked = None
-        if problem is None:
-            try:
-                checked = validate(resource)
-            except MedcardError as e:
-                problem = _describe(e)
-        if problem is None and checked is not None:
-            problem = _bad_conditional(checked)
-        if problem is not None or checked is None:
-            if report:
-                await self._problem(Problem(item.source, item.where, problem or "invalid"))
+    def _pool(self) -> Executor | None:
+        if self.jobs == 1:
             return None
-        return _Pending(item, self._resolve(resource, checked), checked)
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up)
+
+    def _chunks(self, files: list[Path]) -> Iterator[_Chunk | Problem]:
+        """The input cut into chunks; a transaction Bundle is a chunk of its own; problems as they come."""
+        payloads: list[Payload] = []
+        for path in files:
+            for item in read(path):
+                if item.problem is not None:
+                    if payloads:
+                        yield _Chunk(payloads)
+                        payloads = []
+                    self.report.read += 1
+                    yield item.problem
+                elif item.transaction:
+                    if payloads:
+                        yield _Chunk(payloads)
+                        payloads = []
+                    yield _transaction_chunk(item)
+                else:
+                    payloads.append((item.source, item.where, item.raw, item.resource))
+                    if len(payloads) >= self.chunk_size:
+                        yield _Chunk(payloads)
+                        payloads = []
+        if payloads:
+            yield _Chunk(payloads)
+
+    async def _pipeline(self, chunks: Iterator[_Chunk | Problem], pool: Executor | None) -> None:
+        """Analyse ahead (in the pool) while writing in order."""
+        loop = asyncio.get_running_loop()
+        in_flight: deque[tuple[_Chunk | Problem, asyncio.Future[list[Outcome]] | None]] = deque()
+        for chunk in chunks:
+            future = None
+            if isinstance(chunk, _Chunk) and pool is not None:
+                future = loop.run_in_executor(pool, analyze_chunk, chunk.payloads)
+            in_flight.append((chunk, future))
+            if len(in_flight) > 2 * self.jobs:
+                await self._take(*in_flight.popleft())
+        while in_flight:
+            await self._take(*in_flight.popleft())
+
+    async def _take(self, chunk: _Chunk | Problem, future: asyncio.Future[list[Outcome]] | None) -> None:
+        if isinstance(chunk, Problem):
+            await self._problem(chunk)
+            return
+        outcomes = await future if future is not None else analyze_chunk(chunk.payloads)
+        self.report.read += len(outcomes)
+        if chunk.atomic:
+            await self._write_transaction(outcomes)
+        else:
+            await self._write_outcomes(outcomes)
+
+    # writing -----------------------------------------------------------------------
+
+    async def _write_outcomes(self, outcomes: list[Outcome]) -> None:
+        """Write the good ones (in order, stopping at a problem when asked to), report the rest."""
+        ready: list[_Ready] = []
+        keys: set[tuple[str, str]] = set()
+        for outcome in outcomes:
+            if outcome.problem is not None:
+                if self.on_error == "stop":
+                    await self._write(ready)
+                    ready = []
+                await self._problem(outcome.problem)
+                continue
+            item = await self._ready(outcome)
+            if item is None:
+                continue
+            key = (item.analysis.rtype, item.analysis.rid)
+            if key in keys:  # the same resource twice: the later one wins, in a later write
+                await self._write(ready)
+                ready, keys = [], set()
+            ready.append(item)
+            keys.add(key)
+        await self._write(ready)
+
+    async def _write_transaction(self, outcomes: list[Outcome]) -> None:
+        bad = next((o.problem for o in outcomes if o.problem is not None), None)
+        if bad is not None:
+            await self._problem(Problem(bad.source, bad.where, f"{bad.reason}; nothing of this transaction was "
+                                        "imported"), count=len(outcomes))
+            return
+        ready = []
+        for outcome in outcomes:
+            item = await self._ready(outcome)
+            if item is None:
+                return
+            ready.append(item)
+        await self._write(ready, atomic=True)
+
+    async def _ready(self, outcome: Outcome) -> _Ready | None:
+        """The outcome ready to write; a resource with conditional references gets them resolved first."""
+        if outcome.analysis is not None:
+            return _Ready(outcome, outcome.analysis, waits=False)
+        assert outcome.resource is not None
+        assert outcome.checked is not None
+        await self._learn(outcome.checked)
+        resource = self._resolve(outcome.resource, outcome.checked)
+        try:
+            analysis = analyze(resource, resource["resourceType"], resource["id"], outcome.checked)
+        except MedcardError as e:
+            await self._problem(Problem(outcome.source, outcome.where, _describe(e)))
+            return None
+        waits = any(_is_conditional(s.reference) for s in outcome.checked.references)
+        return _Ready(outcome, analysis, waits)
+
+    async def _learn(self, checked: Validated) -> None:
+        """Look up the conditional references not seen before."""
+        unknown = sorted({s.reference for s in checked.references
+                          if _is_conditional(s.reference) and s.reference not in self._refs})
+        if unknown:
+            async with self.db.connection() as conn:
+                for ref in unknown:
+                    self._refs[ref] = await _lookup(conn, ref)
 
     def _resolve(self, resource: dict[str, Any], checked: Validated) -> dict[str, Any]:
         mapping = {s.reference: ref for s in checked.references if (ref := self._refs.get(s.reference)) is not None}
@@ -167,60 +342,25 @@ class Importer:
                               for s in checked.references]
         return _rewrite(resource, mapping)  # type: ignore[no-any-return]
 
-    async def _transaction(self, item: Item) -> None:
-        """A transaction Bundle: all of it, or (on any problem) nothing of it."""
-        pendings = []
-        for entry in item.transaction:
-            self.report.read += 1 if entry.resource is not None else 0
-            if entry.problem is not None:
-                await self._problem(entry.problem, count=len(item.transaction))
-                return
-            assert entry.resource is not None
-            pending = await self._check(entry, entry.resource, report=False)
-            if pending is None:
-                reason = _invalid(entry.resource) or _validation_reason(entry.resource)
-                await self._problem(Problem(entry.source, entry.where, f"{reason}; nothing of this transaction "
-                                            "was imported"), count=len(item.transaction))
-                return
-            pendings.append(pending)
-        await self._write(pendings, atomic=True)
-
-    # writing -----------------------------------------------------------------------
-
-    async def _flush(self) -> None:
-        pendings, self._chunk = self._chunk, []
-        if pendings:
-            await self._write(pendings)
-
-    async def _write(self, pendings: list[_Pending], *, atomic: bool = False) -> None:
-        await self._learn_conditionals(pendings)
+    async def _write(self, ready: list[_Ready], *, atomic: bool = False) -> None:
+        if not ready:
+            return
         try:
             async with self.db.transaction() as conn:
-                counts = await _write_chunk(conn, pendings, self._deferred)
+                counts = await _write_chunk(conn, [r.analysis for r in ready])
         except MedcardError as e:
-            first = pendings[0].item
-            what = "this transaction" if atomic else f"the chunk of {len(pendings)} resources starting here"
+            first = ready[0].outcome
+            what = "this transaction" if atomic else f"the chunk of {len(ready)} resources starting here"
             await self._problem(Problem(first.source, first.where, f"{_describe(e)}; nothing of {what} was imported"),
-                                count=len(pendings))
+                                count=len(ready))
             return
+        self._deferred += [(r.analysis.rtype, r.analysis.rid) for r in ready if r.waits]
         self.report.created += counts["created"]
         self.report.updated += counts["updated"]
         self.report.unchanged += counts["unchanged"]
         if self.progress is not None:
             self.report.seconds = time.perf_counter() - self._started
             await self.progress(self.report)
-
-    async def _learn_conditionals(self, pendings: list[_Pending]) -> None:
-        """Look up the conditional references of a chunk not seen before; rewrite what resolved."""
-        unknown = {s.reference for p in pendings for s in p.checked.references
-                   if _is_conditional(s.reference) and s.reference not in self._refs}
-        if not unknown:
-            return
-        async with self.db.connection() as conn:
-            for ref in sorted(unknown):
-                self._refs[ref] = await _lookup(conn, ref)
-        for p in pendings:
-            p.resource = self._resolve(p.resource, p.checked)
 
     # the end -----------------------------------------------------------------------
 
@@ -251,6 +391,15 @@ class Importer:
         await batch.rewrite(self._resolve(resource, checked), stored.version_id, checked)
         self.report.resolved_later += 1
 
+    async def _analyze_tables(self) -> None:
+        """After a large load, refresh the planner's statistics now rather than whenever autovacuum does:
+        with stale ones, the first searches after an import can pick plans that read whole tables."""
+        if self.report.created + self.report.updated < ANALYZE_AFTER:
+            return
+        async with self.db.connection() as conn:
+            for table in STORE_TABLES:
+                await conn.execute(f"ANALYZE {table}")
+
     async def _find_dangling(self) -> None:
         """Targets of literal references, written by this import, that do not exist (reported, not refused)."""
         async with self.db.connection() as conn:
@@ -269,37 +418,16 @@ class Importer:
         if len(self.report.problems) < MAX_PROBLEMS:
             self.report.problems.append(problem)
         if self.on_error == "stop":
-            await self._flush()  # what came before the problem is imported
             raise _Stop
 
 
-def _invalid(resource: dict[str, Any]) -> str | None:
-    rtype = resource.get("resourceType")
-    if isinstance(rtype, str) and rtype in NOT_STORED:
-        return f"{rtype} resources are not stored"
-    return None
-
-
-def _validation_reason(resource: dict[str, Any]) -> str:
-    try:
-        checked = validate(resource)
-    except MedcardError as e:
-        return _describe(e)
-    return _bad_conditional(checked) or "invalid"
-
-
-def _bad_conditional(checked: Validated) -> str | None:
-    """A conditional reference must name a type the element may refer to."""
-    for site in checked.references:
-        if _is_conditional(site.reference):
-            rtype = site.reference.split("?", 1)[0]
-            if site.targets and rtype not in site.targets:
-                return f"a reference to {rtype} is not allowed at {site.path} (allowed: {', '.join(site.targets)})"
-    return None
-
-
-def _is_conditional(reference: str) -> bool:
-    return "?" in reference and not reference.startswith(("http:", "https:", "urn:"))
+def _transaction_chunk(item: Item) -> _Chunk | Problem:
+    """A transaction Bundle as one atomic chunk, or the problem that makes all of it fail."""
+    bad = next((e.problem for e in item.transaction if e.problem is not None), None)
+    if bad is not None:
+        return Problem(bad.source, bad.where, f"{bad.reason}; nothing of this transaction was imported")
+    payloads: list[Payload] = [(e.source, e.where, e.raw, e.resource) for e in item.transaction]
+    return _Chunk(payloads, atomic=True)
 
 
 async def _lookup(conn: AsyncConnection, reference: str) -> str | None:
@@ -321,26 +449,12 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     return node
 
 
-def _describe(error: MedcardError) -> str:
-    first = error.issues[0] if error.issues else None
-    where = f" at {first.expression[0]}" if first is not None and first.expression else ""
-    more = f" (and {len(error.issues) - 1} more problems)" if len(error.issues) > 1 else ""
-    reason = first.diagnostics if first is not None else error.message
-    return f"{reason}{where}{more}"
-
-
-async def _write_chunk(conn: AsyncConnection, pendings: list[_Pending], deferred: list[tuple[str, str]]
-                       ) -> dict[str, int]:
-    """Upsert a chunk in one transaction; record resources whose conditional references wait."""
+async def _write_chunk(conn: AsyncConnection, analyses: list[Analysis]) -> dict[str, int]:
+    """Upsert analysed resources in one transaction."""
     batch = WriteBatch(conn, check_references=False)
-    keys = [(p.resource["resourceType"], p.resource["id"]) for p in pendings]
-    current = await batch.lock_many(keys)
+    current = await batch.lock_many([(a.rtype, a.rid) for a in analyses])
     counts = {"created": 0, "updated": 0, "unchanged": 0}
-    for p, key in zip(pendings, keys, strict=True):
-        batch.where = f"{p.item.source} {p.item.where}".strip()
-        outcome = await batch.upsert(p.resource, key[1], p.checked, current.get(key))
-        counts[outcome] += 1
-        if any(_is_conditional(s.reference) for s in p.checked.references):
-            deferred.append(key)
+    for a in analyses:
+        counts[batch.upsert_analyzed(a, current.get((a.rtype, a.rid)))] += 1
     await batch.flush()
     return counts

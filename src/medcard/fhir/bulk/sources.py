@@ -42,11 +42,16 @@ class Problem:
 
 @dataclass
 class Item:
-    """One resource to import (``resource``), or a transaction Bundle (``transaction``), or a problem."""
+    """One resource to import, or a transaction Bundle (``transaction``), or a problem.
+
+    A resource comes either as the raw text of an NDJSON line (``raw``, parsed later, possibly in
+    another process) or already parsed from a Bundle (``resource``).
+    """
 
     source: str
     where: str
     resource: dict[str, Any] | None = None
+    raw: bytes | None = None
     transaction: list[Item] = field(default_factory=list)
     problem: Problem | None = None
 
@@ -93,21 +98,20 @@ def read(path: Path) -> Iterator[Item]:
 def _ndjson(path: Path, name: str) -> Iterator[Item]:
     with _open(path) as f:
         for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            where = f"line {number}"
-            try:
-                resource = jsonutil.loads(raw)
-            except jsonutil.JsonError as e:
-                yield Item(name, where, problem=Problem(name, where, str(e)))
-                continue
-            if not isinstance(resource, dict):
-                yield Item(name, where, problem=Problem(name, where, "a line must hold one resource (a JSON object)"))
-                continue
-            yield Item(name, where, resource=_with_id(resource, raw))
+            if raw.strip():
+                yield Item(name, f"line {number}", raw=raw)
 
 
-def _with_id(resource: dict[str, Any], raw: bytes | str | None = None) -> dict[str, Any]:
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """An NDJSON line as a resource with an id; :class:`ValueError` saying why when it is not one."""
+    resource = jsonutil.loads(raw)  # a JsonError (a ValueError) says where
+    if not isinstance(resource, dict):
+        raise ValueError("a line must hold one resource (a JSON object)")
+    return with_id(resource, raw)
+
+
+def with_id(resource: dict[str, Any], raw: bytes | str | None = None) -> dict[str, Any]:
+    """The resource with its id, or with one derived from its content when it has none."""
     if "id" in resource:
         return resource
     seed = raw if raw is not None else jsonutil.dumps(resource)
@@ -132,7 +136,7 @@ def _json(path: Path, name: str) -> Iterator[Item]:
         if not isinstance(resource, dict):
             yield Item(name, "", problem=Problem(name, "", "the file holds no FHIR resource"))
             return
-        yield Item(name, "", resource=_with_id(resource))
+        yield Item(name, "", resource=with_id(resource))
         return
     ids = _full_url_ids(path)
     entries = _entries(path, name, ids)
@@ -207,7 +211,7 @@ def _entry_items(path: Path, name: str, ids: dict[str, str]) -> Iterator[Item]:
             if isinstance(full_url, str) and full_url in ids:
                 resource = {**resource, "id": ids[full_url].split("/", 1)[1]}
             resource = _rewrite(resource, ids) if ids else resource
-            yield Item(name, where, resource=_with_id(resource))
+            yield Item(name, where, resource=with_id(resource))
 
 
 def _rewrite(node: Any, ids: dict[str, str]) -> Any:

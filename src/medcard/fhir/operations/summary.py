@@ -53,35 +53,37 @@ medications AS (
      WHERE t.resource_type IN ('MedicationRequest', 'MedicationStatement') AND t.param = 'status'
        AND t.code = ANY(%(medication)s) AND t.patient_id = %(p)s),
 immunizations AS (
-    SELECT 'immunizations', r.resource_type, r.id, d.low FROM resource r
-      LEFT JOIN sp_date d ON d.resource_type = r.resource_type AND d.resource_id = r.id AND d.param = 'date'
+    SELECT 'immunizations', r.resource_type, r.id,
+           (SELECT max(d.low) FROM sp_date d WHERE d.resource_type = r.resource_type AND d.resource_id = r.id
+              AND d.param = 'date') AS k
+      FROM resource r
      WHERE r.patient_id = %(p)s AND r.resource_type = 'Immunization' AND NOT r.deleted),
 encounters AS (
-    SELECT 'encounters', r.resource_type, r.id, d.low FROM resource r
-      JOIN sp_date d ON d.resource_type = r.resource_type AND d.resource_id = r.id AND d.param = 'date'
-     WHERE r.patient_id = %(p)s AND r.resource_type = 'Encounter' AND NOT r.deleted
+    SELECT 'encounters', d.resource_type, d.resource_id, d.low FROM sp_date d
+     WHERE d.patient_id = %(p)s AND d.resource_type = 'Encounter' AND d.param = 'date'
      ORDER BY d.low DESC LIMIT %(encounters)s),
 vitals AS (
-    SELECT DISTINCT ON (t.code) 'vitals', t.resource_type, t.resource_id, d.high FROM sp_token t
-      JOIN sp_date d ON d.resource_type = t.resource_type AND d.resource_id = t.resource_id AND d.param = 'date'
+    SELECT DISTINCT ON (t.code) 'vitals', t.resource_type, t.resource_id,
+           (SELECT max(d.high) FROM sp_date d WHERE d.resource_type = t.resource_type
+              AND d.resource_id = t.resource_id AND d.param = 'date') AS k
+      FROM sp_token t
      WHERE t.resource_type = 'Observation' AND t.param = 'code' AND t.code = ANY(%(vital)s)
        AND t.patient_id = %(p)s
-     ORDER BY t.code, d.high DESC),
+     ORDER BY t.code, k DESC NULLS LAST),
 orders AS (
     SELECT 'orders', t.resource_type, t.resource_id, NULL::timestamptz FROM sp_token t
      WHERE t.resource_type = 'ServiceRequest' AND t.param = 'status' AND t.code = ANY(%(order)s)
        AND t.patient_id = %(p)s),
 reports AS (
-    SELECT 'results', r.resource_type, r.id, d.high FROM resource r
-      JOIN sp_date d ON d.resource_type = r.resource_type AND d.resource_id = r.id AND d.param = 'date'
-     WHERE r.patient_id = %(p)s AND r.resource_type = 'DiagnosticReport' AND NOT r.deleted
-     ORDER BY d.high DESC LIMIT %(reports)s),
+    SELECT 'results', d.resource_type, d.resource_id, d.low FROM sp_date d
+     WHERE d.patient_id = %(p)s AND d.resource_type = 'DiagnosticReport' AND d.param = 'date'
+     ORDER BY d.low DESC LIMIT %(reports)s),
 labs AS (
-    SELECT 'results', t.resource_type, t.resource_id, d.high FROM sp_token t
-      JOIN sp_date d ON d.resource_type = t.resource_type AND d.resource_id = t.resource_id AND d.param = 'date'
-     WHERE t.resource_type = 'Observation' AND t.param = 'category' AND t.code = 'laboratory'
-       AND t.patient_id = %(p)s
-     ORDER BY d.high DESC LIMIT %(labs)s),
+    SELECT 'results', d.resource_type, d.resource_id, d.low FROM sp_date d
+     WHERE d.patient_id = %(p)s AND d.resource_type = 'Observation' AND d.param = 'date'
+       AND EXISTS (SELECT 1 FROM sp_token t WHERE t.resource_type = d.resource_type AND t.resource_id = d.resource_id
+                     AND t.param = 'category' AND t.code = 'laboratory')
+     ORDER BY d.low DESC LIMIT %(labs)s),
 picked AS (
     SELECT 'patient'::text AS s, 'Patient'::text AS rt, %(p)s::text AS id, NULL::timestamptz AS k
     UNION ALL SELECT * FROM problems UNION ALL SELECT * FROM allergies UNION ALL SELECT * FROM medications
