@@ -29,9 +29,10 @@ lint: $(VENV)/.installed
 ## check: what CI runs
 check: lint test
 
-## bench: the store benchmark (figures go to docs/performance.md)
+## bench: the benchmarks (figures go to docs/performance.md; bench_bulk takes about an hour)
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_bulk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
