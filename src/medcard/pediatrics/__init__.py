@@ -1,0 +1,1 @@
+"""Pediatric clinical engine: vaccination calendar, preventive examinations and growth."""
