@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from fhirpy import SyncFHIRClient
 
+from helpers import bearer, system_token
 from medcard.app import create_app
 from medcard.config import Settings
 from medcard.core import jsonutil, migrate
@@ -128,14 +129,28 @@ def check_fhir_response(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def http(server: ServerThread) -> Iterator[httpx.Client]:
-    """Plain HTTP to the FHIR base, with every returned resource validated."""
-    with httpx.Client(base_url=server.base, timeout=60,
+def token(database_url: str, server: ServerThread) -> str:
+    """An access token of a backend service (system scopes): what integrations use."""
+    return system_token(database_url)
+
+
+@pytest.fixture
+def http(server: ServerThread, token: str) -> Iterator[httpx.Client]:
+    """Plain HTTP to the FHIR base as a backend service, with every returned resource validated."""
+    with httpx.Client(base_url=server.base, timeout=60, headers=bearer(token),
                       event_hooks={"response": [check_fhir_response]}) as client:
         yield client
 
 
 @pytest.fixture
-def fhir(server: ServerThread) -> SyncFHIRClient:
-    """The fhirpy client against the FHIR base."""
-    return SyncFHIRClient(server.base, extra_headers={"Accept": "application/fhir+json"})
+def anonymous(server: ServerThread) -> Iterator[httpx.Client]:
+    """Plain HTTP to the FHIR base without credentials."""
+    with httpx.Client(base_url=server.base, timeout=60, event_hooks={"response": [check_fhir_response]}) as client:
+        yield client
+
+
+@pytest.fixture
+def fhir(server: ServerThread, token: str) -> SyncFHIRClient:
+    """The fhirpy client against the FHIR base, as a backend service."""
+    return SyncFHIRClient(server.base, authorization=f"Bearer {token}",
+                          extra_headers={"Accept": "application/fhir+json"})

@@ -19,6 +19,7 @@ from conftest import free_port
 from medcard import __version__
 
 MEDCARD = [sys.executable, "-m", "medcard.cli"]
+MIGRATIONS = Path(__file__).resolve().parents[1] / "src" / "medcard" / "core" / "migrations" / "versions"
 
 
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
@@ -62,6 +63,19 @@ def serving(home: Path, port: int, **extra: str) -> Iterator[subprocess.Popen[st
             proc.wait(timeout=60)
 
 
+def cli_token(home: Path, **extra: str) -> str:
+    """Register a backend client and print a token for it, as an operator's script would."""
+    registered = subprocess.run([*MEDCARD, "client", "register", "scripts", "--kind", "backend", "--scope",
+                                 "system/*.*"], env=env_for(home, **extra), capture_output=True, text=True, timeout=60)
+    assert registered.returncode == 0, registered.stderr
+    assert "client_id:" in registered.stdout
+    assert "client_secret:" in registered.stdout
+    token = subprocess.run([*MEDCARD, "token", "--client", "scripts"], env=env_for(home, **extra),
+                           capture_output=True, text=True, timeout=60)
+    assert token.returncode == 0, token.stderr
+    return token.stdout.strip()
+
+
 def test_version() -> None:
     out = subprocess.run([*MEDCARD, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"medcard {__version__}"
@@ -75,8 +89,10 @@ def test_serve_runs_embedded_postgres_keeps_data_and_stops_it(tmp_path: Path, st
     with serving(tmp_path, port) as proc:
         base = f"http://127.0.0.1:{port}/fhir/R4"
         assert httpx.get(f"{base}/metadata").json()["resourceType"] == "CapabilityStatement"
+        assert httpx.get(f"{base}/Patient").status_code == 401  # the API needs a token
+        auth = {"Authorization": f"Bearer {cli_token(tmp_path)}"}
         created = httpx.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "female"},
-                             headers={"Content-Type": "application/fhir+json"})
+                             headers={"Content-Type": "application/fhir+json", **auth})
         assert created.status_code == 201
         pid = created.json()["id"]
         assert postgres_processes(pgdata)
@@ -84,7 +100,7 @@ def test_serve_runs_embedded_postgres_keeps_data_and_stops_it(tmp_path: Path, st
         assert proc.wait(timeout=60) in (0, 128 + stop, -stop, 1)
     assert postgres_processes(pgdata) == []
     with serving(tmp_path, port):
-        assert httpx.get(f"{base}/Patient/{pid}").status_code == 200  # kept across restarts
+        assert httpx.get(f"{base}/Patient/{pid}", headers=auth).status_code == 200  # kept across restarts
     assert postgres_processes(pgdata) == []
 
 
@@ -113,4 +129,5 @@ def test_db_status_reports_the_revision(tmp_path: Path, database_url: str) -> No
     out = subprocess.run([*MEDCARD, "db", "status"], env=env_for(tmp_path, MEDCARD_DATABASE_URL=database_url),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    assert "database: 0003" in out.stdout
+    head = sorted(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+    assert f"database: {head}; medcard {__version__} needs: {head}" in out.stdout

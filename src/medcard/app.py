@@ -13,8 +13,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medcard import __version__
+from medcard.access import audit
+from medcard.access.mount import mount_access
 from medcard.config import Settings, get_settings
 from medcard.core.db import Database
+from medcard.core.time import today_moscow
 from medcard.fhir.api import errors as fhir_errors
 from medcard.fhir.api.bulk import router as bulk_router
 from medcard.fhir.api.routes import router as fhir_router
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         await db.open()
         app.state.db = db
+        async with db.transaction() as conn:
+            await audit.ensure_partitions(conn, today_moscow())
         try:
             yield
         finally:
@@ -104,4 +109,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,11 +55,49 @@ class Settings(BaseSettings):
     import_dir: Path | None = Field(default=None, description="Folder whose files $import may read by "
                                     "file:// URL; unset: $import takes only uploaded NDJSON.")
     import_max_bytes: int = Field(default=10 * 1024**3, ge=1024, description="Largest NDJSON upload to $import.")
+    # access: accounts, sessions, tokens
+    secret_key: str | None = Field(default=None, description="Key for encrypting second-factor secrets and "
+                                   "signing; unset: a random key kept in MEDCARD_HOME/secret.key.")
+    token_minutes: int = Field(default=60, ge=1, description="Lifetime of API access tokens.")
+    session_idle_minutes: int = Field(default=30, ge=1, description="A session ends after this much inactivity.")
+    session_max_hours: int = Field(default=12, ge=1, description="A session ends this long after sign-in.")
+    second_factor_roles: str = Field(
+        default="pediatrician,nurse,specialist,registrar,archivist,clinic-admin,city-admin",
+        description="Comma-separated staff roles that must use a TOTP second factor.")
+    login_attempts: int = Field(default=5, ge=1, description="Failed sign-ins before an account is locked.")
+    lockout_minutes: int = Field(default=15, ge=1, description="How long a locked account stays locked.")
+    login_rate_per_address: int = Field(default=20, ge=1, description="Sign-in attempts per minute from one "
+                                        "client address.")
+    refresh_token_days: int = Field(default=30, ge=1, description="Lifetime of refresh tokens (offline_access).")
+    tls_terminated: bool = Field(default=False, description="TLS is terminated in front of medcard (a proxy): "
+                                 "send HSTS on every response.")
+    api_rate_per_minute: int = Field(default=6000, ge=1, description="Requests per minute per client or person.")
+    secure_cookies: bool = Field(default=True, description="Mark cookies Secure (set false only for plain-HTTP "
+                                 "development on localhost).")
+    oidc_issuer: str | None = Field(default=None, description="OpenID Connect provider whose verified users get "
+                                    "full family accounts (the city portal in production).")
+    oidc_client_id: str | None = Field(default=None, description="medcard's client id at the OIDC provider.")
+    oidc_client_secret: str | None = Field(default=None, description="medcard's client secret at the provider.")
 
     @property
     def pgdata(self) -> Path:
         """Where the embedded PostgreSQL cluster lives."""
         return self.home / "pgdata"
+
+    def secret(self) -> bytes:
+        """The 32-byte server key: from MEDCARD_SECRET_KEY, or a random one kept in MEDCARD_HOME."""
+        if self.secret_key:
+            return hashlib.sha256(self.secret_key.encode()).digest()
+        path = self.home / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def roles_needing_second_factor(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.second_factor_roles.split(",") if r.strip())
 
     @property
     def bulk_dir(self) -> Path:

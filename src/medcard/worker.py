@@ -12,9 +12,11 @@ import multiprocessing
 import signal
 from multiprocessing.process import BaseProcess
 
+from medcard.access import audit
 from medcard.config import get_settings
 from medcard.core.db import Database
 from medcard.core.jobs import Worker
+from medcard.core.time import today_moscow
 from medcard.fhir.bulk.jobs import handlers
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ async def work(url: str) -> None:
     settings = get_settings()
     db = Database(url, min_size=1, max_size=3)
     await db.open()
+    async with db.transaction() as conn:
+        await audit.ensure_partitions(conn, today_moscow())
     worker = Worker(db, handlers(settings))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

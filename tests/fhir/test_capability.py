@@ -25,7 +25,8 @@ def test_metadata_lists_the_required_types_with_their_interactions(http: httpx.C
     patient = resources["Patient"]
     assert {i["code"] for i in patient["interaction"]} >= {"read", "vread", "create", "update", "patch", "delete",
                                                           "history-instance", "history-type", "search-type"}
-    assert {o["name"] for o in patient["operation"]} == {"everything", "summary", "export"}
+    assert {o["name"] for o in patient["operation"]} == {"everything", "summary", "export", "growth", "growth-chart",
+                                                         "immds-forecast", "examinations"}
     assert {o["name"] for o in resources["Group"]["operation"]} == {"export"}
     assert {o["name"] for o in cs["rest"][0]["operation"]} == {"export", "import"}
     assert {i["code"] for i in cs["rest"][0]["interaction"]} == {"transaction", "batch", "history-system"}
@@ -43,11 +44,22 @@ def test_every_advertised_search_parameter_is_accepted(http: httpx.Client) -> No
 
 
 def test_each_required_type_can_be_created_read_and_deleted(http: httpx.Client) -> None:
-    assert set(MINIMAL) == REQUIRED_TYPES
+    assert set(MINIMAL) | {"AuditEvent"} == REQUIRED_TYPES
     for rtype, minimal in MINIMAL.items():
         rid = created_id(post(http, f"/{rtype}", {"resourceType": rtype, **minimal}))
         assert http.get(f"/{rtype}/{rid}").status_code == 200
         assert http.delete(f"/{rtype}/{rid}").status_code == 204
+
+
+def test_audit_events_are_written_by_medcard_alone(http: httpx.Client) -> None:
+    event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
+             "agent": [{"requestor": True, "who": SOMEONE}], "source": {"observer": SOMEONE}}
+    refused = post(http, "/AuditEvent", event)
+    assert refused.status_code == 403, refused.text
+    assert "audit log" in refused.json()["issue"][0]["diagnostics"]
+    # the refusal itself is in the log, and the log is what AuditEvent search shows
+    log = http.get("/AuditEvent", params={"outcome": "4"}).json()
+    assert any(e["resource"]["outcomeDesc"].startswith("the audit log") for e in log.get("entry", []))
 
 
 CODE = {"text": "x"}
@@ -79,7 +91,5 @@ MINIMAL: dict[str, dict[str, object]] = {
     "DocumentReference": {"status": "current", "content": [{"attachment": {"title": "x"}}]},
     "Composition": {"status": "final", "type": CODE, "date": "2024-01-01", "author": [SOMEONE], "title": "x"},
     "Provenance": {"target": [SOMEONE], "recorded": "2024-01-01T00:00:00Z", "agent": [{"who": SOMEONE}]},
-    "AuditEvent": {"type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
-                   "agent": [{"requestor": True, "who": SOMEONE}], "source": {"observer": SOMEONE}},
     "QuestionnaireResponse": {"status": "completed"},
 }

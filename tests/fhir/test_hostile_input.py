@@ -127,7 +127,7 @@ def test_concurrent_updates_of_one_version_exactly_one_wins(http: httpx.Client, 
 
         def update(gender: str, barrier: threading.Barrier = barrier, version: str = version,
                    statuses: list[int] = statuses) -> None:
-            with httpx.Client(base_url=base, timeout=30) as client:
+            with httpx.Client(base_url=base, timeout=30, headers=dict(http.headers)) as client:
                 barrier.wait()
                 r = put(client, f"/Patient/{pid}", {"resourceType": "Patient", "id": pid, "gender": gender},
                         {"If-Match": f'W/"{version}"'})
@@ -148,7 +148,7 @@ def test_concurrent_conditional_creates_make_one_resource(http: httpx.Client) ->
     statuses: list[int] = []
 
     def create() -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(base_url=base, timeout=30, headers=dict(http.headers)) as client:
             barrier.wait()
             r = post(client, "/Patient", {"resourceType": "Patient",
                                           "identifier": [{"system": "urn:race", "value": "1"}]},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -25,3 +25,8 @@ def fhir_instant(moment: datetime) -> str:
 def http_date(moment: datetime) -> str:
     """An HTTP-date (RFC 9110), e.g. for ``Last-Modified``."""
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def today_moscow() -> date:
+    """Today's date as the clinics count it (Europe/Moscow): age rules apply from this day."""
+    return datetime.now(CLINIC_TZ).date()

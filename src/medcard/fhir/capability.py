@@ -46,7 +46,41 @@ def revincludes(rtype: str) -> list[str]:
             if not p.targets or rtype in p.targets]
 
 
+AUDIT_EVENT = {
+    "type": "AuditEvent",
+    "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+    "documentation": "The audit log, written by medcard alone: read and search only, through the access policy; "
+                     "everyone but backend services names the patient.",
+    "interaction": [{"code": "read"}, {"code": "search-type"}],
+    "searchParam": [
+        {"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-patient",
+         "type": "reference"},
+        {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date", "type": "date"},
+        {"name": "outcome", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome", "type": "token"},
+    ],
+}
+SMART_SECURITY = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def _security(base: str) -> dict[str, Any]:
+    root = base.rsplit("/fhir/", 1)[0]
+    return {
+        "cors": False,
+        "service": [{"coding": [{"system": SMART_SECURITY, "code": "SMART-on-FHIR"}]}],
+        "description": "OAuth 2.0 bearer tokens (SMART on FHIR): see /.well-known/smart-configuration.",
+        "extension": [{"url": OAUTH_URIS, "extension": [
+            {"url": "authorize", "valueUri": f"{root}/oauth/authorize"},
+            {"url": "token", "valueUri": f"{root}/oauth/token"},
+            {"url": "revoke", "valueUri": f"{root}/oauth/revoke"},
+            {"url": "introspect", "valueUri": f"{root}/oauth/introspect"},
+        ]}],
+    }
+
+
 def _resource(rtype: str) -> dict[str, Any]:
+    if rtype == "AuditEvent":
+        return AUDIT_EVENT
     params = search_registry().for_type(rtype)
     references = _reference_params().get(rtype, [])
     entry: dict[str, Any] = {
@@ -92,6 +126,7 @@ def capability_statement(base: str) -> str:
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": _security(base),
             "resource": [_resource(t) for t in stored_types()],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "operation": [{"name": op.name, "definition": op.definition} for op in operations() if op.system],

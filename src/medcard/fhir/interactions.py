@@ -8,15 +8,18 @@ into an HTTP response or a Bundle entry.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonpatch
 from psycopg import AsyncConnection
 
+from medcard.access.gate import Gate
 from medcard.core import jsonutil
-from medcard.core.errors import BadRequest, NotFound, PreconditionFailed, Unprocessable
+from medcard.core.errors import BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable
 from medcard.fhir import store
+from medcard.fhir.search import engine
+from medcard.fhir.search.engine import SearchRequest
 from medcard.fhir.spec import r4
 from medcard.fhir.store import Stored, WriteBatch
 from medcard.fhir.validation import Validated
@@ -30,10 +33,11 @@ class Context:
 
     conn: AsyncConnection
     base: str  # e.g. http://host:8000/fhir/R4
+    gate: Gate  # the access policy and the audit log of this request
     batch: WriteBatch = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batch = WriteBatch(self.conn)
+        self.batch = WriteBatch(self.conn, guard=self.gate.guard_write)
 
 
 @dataclass
@@ -92,14 +96,55 @@ async def _lock_condition(ctx: Context, rtype: str, condition: str) -> None:
 
 async def read(ctx: Context, rtype: str, rid: str) -> Outcome:
     check_type(rtype)
-    return Outcome(200, await store.read(ctx.conn, rtype, rid))
+    stored = await store.read_current(ctx.conn, rtype, rid)
+    if stored is None:
+        raise NotFound(f"{rtype}/{rid} is not known")
+    await check_access(ctx, stored, "read")
+    if stored.deleted:
+        raise Gone(f"{rtype}/{rid} was deleted", headers={"ETag": stored.etag})
+    return Outcome(200, stored)
 
 
 async def vread(ctx: Context, rtype: str, rid: str, version: str) -> Outcome:
     check_type(rtype)
-    if not version.isdigit():
+    stored = await store.version_of(ctx.conn, rtype, rid, int(version)) if version.isdigit() else None
+    if stored is None:
         raise NotFound(f"{rtype}/{rid} has no version {version!r}")
-    return Outcome(200, await store.vread(ctx.conn, rtype, rid, int(version)))
+    await check_access(ctx, stored, "vread")
+    if stored.deleted:
+        raise Gone(f"version {version} of {rtype}/{rid} is a deletion", headers={"ETag": stored.etag})
+    return Outcome(200, stored)
+
+
+async def search(ctx: Context, req: SearchRequest, query: str | None) -> str:
+    """A search as the requester may see it, audited: one entry per patient whose data it showed."""
+    await ctx.gate.prepare_search()
+    target = req.compartment[1] if req.compartment else _searched_patient(req.pairs)
+    if target is not None:  # a search of one child's record: a refusal is recorded (the result is empty)
+        await ctx.gate.consider_search(target, req.resource_type, query)
+    shown: list[tuple[str, str, str | None]] = []
+    text = await engine.search(ctx.conn, replace(req, visible=ctx.gate.visible, shown=shown.append))
+    ctx.gate.saw("search", req.resource_type if req.compartment is None else
+                 f"{req.compartment[0]}/{req.compartment[1]}/{req.resource_type}", query, [p for _, _, p in shown])
+    return text
+
+
+def _searched_patient(pairs: list[tuple[str, str]]) -> str | None:
+    """The one patient a search names (``patient=``, ``subject=Patient/``), if it names exactly one."""
+    found = set()
+    for name, value in pairs:
+        code, _, modifier = name.partition(":")
+        if modifier not in ("", "Patient") or "," in value:
+            continue
+        if code == "patient" or (code == "subject" and (value.startswith("Patient/") or modifier == "Patient")):
+            found.add(value.rsplit("Patient/", 1)[-1])
+    return found.pop() if len(found) == 1 else None
+
+
+async def check_access(ctx: Context, stored: Stored, action: str) -> None:
+    """Ask the gate about a resource in hand (refused reads look like missing resources)."""
+    await ctx.gate.check(stored.patient_id, stored.resource_type, action,
+                         entity=f"{stored.resource_type}/{stored.id}", content=stored.content)
 
 
 # writes ----------------------------------------------------------------------
@@ -133,8 +178,9 @@ async def create(
         if len(matches) > 1:
             raise PreconditionFailed(f"If-None-Exist '{condition}' matches more than one {rtype}")
         if matches:
-            return Outcome(200, await store.read(ctx.conn, rtype, matches[0]),
-                           f"{rtype} matching '{condition}' already exists; nothing was created")
+            existing = await store.read(ctx.conn, rtype, matches[0])
+            await check_access(ctx, existing, "read")
+            return Outcome(200, existing, f"{rtype} matching '{condition}' already exists; nothing was created")
     stored = await ctx.batch.create(resource, rid=rid, checked=checked)
     return Outcome(201, stored)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from medcard.core import jsonutil
 from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from medcard.core.identifiers import check_identifier
 from medcard.core.time import fhir_instant, utcnow
+from medcard.fhir import derived
 from medcard.fhir.search.index import IndexRows, indexer
 from medcard.fhir.search.phonetic import skeleton
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
@@ -40,7 +41,7 @@ INDEX_TABLES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "reference": ("sp_reference", (("target_type", "text"), ("target_id", "text"), ("url", "text"))),
     "uri": ("sp_uri", (("value", "text"),)),
 }
-_COLUMNS = "resource_type, id, version_id, last_updated, deleted, content"
+_COLUMNS = "resource_type, id, version_id, last_updated, deleted, content, patient_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class Stored:
     last_updated: datetime
     deleted: bool
     content: str | None
+    patient_id: str | None = None  # whose record it is part of (None: reference data, or not read)
 
     @property
     def etag(self) -> str:
@@ -71,7 +73,7 @@ class Stored:
 
 
 def _stored(row: tuple[Any, ...]) -> Stored:
-    return Stored(row[0], row[1], row[2], row[3], row[4], row[5])
+    return Stored(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 # reads -----------------------------------------------------------------------
@@ -97,18 +99,23 @@ async def read(conn: AsyncConnection, rtype: str, rid: str) -> Stored:
 
 async def vread(conn: AsyncConnection, rtype: str, rid: str, version: int) -> Stored:
     """One version; 404 if there is no such version, 410 if that version is a deletion."""
+    stored = await version_of(conn, rtype, rid, version)
+    if stored is None:
+        raise NotFound(f"{rtype}/{rid} has no version {version}")
+    if stored.deleted:
+        raise Gone(f"version {version} of {rtype}/{rid} is a deletion", headers={"ETag": stored.etag})
+    return stored
+
+
+async def version_of(conn: AsyncConnection, rtype: str, rid: str, version: int) -> Stored | None:
+    """One version, deleted or not; None if there is no such version."""
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM resource WHERE resource_type = %s AND id = %s AND version_id = %s "
         f"UNION ALL SELECT {_COLUMNS} FROM resource_history "
         "WHERE resource_type = %s AND id = %s AND version_id = %s",
         (rtype, rid, version, rtype, rid, version))
     row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"{rtype}/{rid} has no version {version}")
-    stored = _stored(row)
-    if stored.deleted:
-        raise Gone(f"version {version} of {rtype}/{rid} is a deletion", headers={"ETag": stored.etag})
-    return stored
+    return _stored(row) if row else None
 
 
 async def find_ids(conn: AsyncConnection, rtype: str, query: str, limit: int = 2) -> list[str]:
@@ -236,6 +243,7 @@ async def everything(
 
 
 CurrentState = tuple[int, bool, bytes | None]  # version, deleted, content hash
+WriteGuard = Callable[[str, str, str, list[str]], Awaitable[None]]  # (action, type, id, patients)
 
 
 def _check_identifiers(rtype: str, checked: Validated) -> None:
@@ -304,10 +312,14 @@ class WriteBatch:
     check_references: bool = True
     now: datetime = field(default_factory=utcnow)
     where: str | None = None  # set by the caller before each write, for error messages
+    # Asked before every create, update and delete, with the patients whose records the write
+    # touches (before and after); raises to refuse. None: the caller is trusted (bulk import).
+    guard: WriteGuard | None = None
     _pending: list[_Write] = field(default_factory=list)
     # (type, id) -> exists, for resources this batch creates or deletes before the flush
     _local: dict[tuple[str, str], bool] = field(default_factory=dict)
     _touched: set[tuple[str, str]] = field(default_factory=set)
+    _owners: dict[tuple[str, str], str] = field(default_factory=dict)  # the patient of each locked resource
 
     # preparation ---------------------------------------------------------------
 
@@ -320,7 +332,10 @@ class WriteBatch:
         checked = checked or validate(resource)
         rtype = resource["resourceType"]
         rid = rid or str(uuid.uuid4())
-        return await self._prepare(resource, rtype, rid, 1, "create", checked)
+        analysis = analyze(resource, rtype, rid, checked)
+        if self.guard is not None:
+            await self.guard("create", rtype, rid, analysis.patients)
+        return self._add(analysis, 1, "create")
 
     async def update(
         self, rtype: str, rid: str, resource: dict[str, Any], *, if_match: int | None = None,
@@ -364,6 +379,10 @@ class WriteBatch:
             raise PreconditionFailed(
                 f"{rtype}/{rid} is at version {current[0]}, not {if_match}: it was changed by someone else")
         analysis = analyze(resource, rtype, rid, checked)
+        if self.guard is not None:
+            before = self._owners.get((rtype, rid))
+            await self.guard("create" if current is None else "update", rtype, rid,
+                             [*([before] if before else []), *analysis.patients])
         outcome = self.upsert_analyzed(analysis, current)
         if outcome == "unchanged":  # nothing changed: no new version
             return (await read_current(self.conn, rtype, rid) if want_unchanged else None), outcome
@@ -387,6 +406,9 @@ class WriteBatch:
         version, deleted, _ = current
         if deleted:
             return None
+        if self.guard is not None:
+            owner = self._owners.get((rtype, rid))
+            await self.guard("delete", rtype, rid, [owner] if owner else [])
         stored = Stored(rtype, rid, version + 1, self.now, True, None)
         self._pending.append(_Write(stored, None, [], None, None, "delete"))
         self._local[(rtype, rid)] = False
@@ -397,10 +419,14 @@ class WriteBatch:
             raise Conflict(f"{rtype}/{rid} is changed twice in one request")
         self._touched.add((rtype, rid))
         cur = await self.conn.execute(
-            "SELECT version_id, deleted, content_hash FROM resource WHERE resource_type = %s AND id = %s "
+            "SELECT version_id, deleted, content_hash, patient_id FROM resource WHERE resource_type = %s AND id = %s "
             "FOR UPDATE", (rtype, rid))
         row = await cur.fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+        if row is None:
+            return None
+        if row[3] is not None:
+            self._owners[(rtype, rid)] = row[3]
+        return (row[0], row[1], row[2])
 
     async def _prepare(self, resource: dict[str, Any], rtype: str, rid: str, version: int, kind: str,
                        checked: Validated) -> Stored:
@@ -452,6 +478,9 @@ class WriteBatch:
             return
         await self._check_references(pending)
         statements, copies = _flush_plan(pending)
+        # Derived tables (the vaccination worklist) are recomputed for the patients this flush touches.
+        watched = await derived.before(self.conn, [(w.stored.resource_type, w.stored.id, w.patient_id, w.kind)
+                                                   for w in pending])
         try:
             async with self.conn.cursor() as cur:
                 async with self.conn.pipeline():
@@ -463,6 +492,7 @@ class WriteBatch:
                             await copy.write_row(row)
         except psycopg.errors.UniqueViolation:
             raise Conflict("a resource with this id was created at the same time by another request") from None
+        await derived.after(self.conn, watched)
 
 
 COPY_THRESHOLD = 100  # rows; from here on COPY is cheaper than a multi-row INSERT

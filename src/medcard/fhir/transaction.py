@@ -19,7 +19,7 @@ from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, Issue, MedcardError, NotFound, PreconditionFailed
 from medcard.fhir import bundles, interactions, store
 from medcard.fhir.interactions import Context, Outcome
-from medcard.fhir.search.engine import SearchRequest, search
+from medcard.fhir.search.engine import SearchRequest
 from medcard.fhir.spec import r4
 from medcard.fhir.validation import ReferenceSite, Validated, validate
 
@@ -141,8 +141,9 @@ async def _assign_ids(ctx: Context, entries: list[_Entry]) -> dict[str, str]:
                                                        f"one {rtype}"), e)
                 if matches:
                     new_id = matches[0]
-                    e.outcome = Outcome(200, await store.read(ctx.conn, rtype, new_id),
-                                        f"{rtype} matching '{if_none_exist}' already exists")
+                    existing = await store.read(ctx.conn, rtype, new_id)
+                    await interactions.check_access(ctx, existing, "read")
+                    e.outcome = Outcome(200, existing, f"{rtype} matching '{if_none_exist}' already exists")
             e.assigned_id = new_id
             if e.full_url:
                 ids[e.full_url] = f"{rtype}/{new_id}"
@@ -333,8 +334,8 @@ async def _get(ctx: Context, e: _Entry, parts: list[str]) -> None:
         e.outcome = await interactions.vread(ctx, parts[0], parts[1], parts[3])
     elif len(parts) == 1:
         interactions.check_type(parts[0])
-        e.body = await search(ctx.conn, SearchRequest(parts[0], parse_qsl(e.query, keep_blank_values=True),
-                                                      ctx.base))
+        e.body = await interactions.search(ctx, SearchRequest(parts[0], parse_qsl(e.query, keep_blank_values=True),
+                                                              ctx.base), e.query)
         e.outcome = Outcome(200)
     else:
         raise BadRequest(f"GET {e.url} is not supported inside a Bundle")

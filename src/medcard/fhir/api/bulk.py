@@ -20,6 +20,7 @@ from medcard.config import Settings
 from medcard.core import jobs, jsonutil
 from medcard.core.db import Database
 from medcard.core.errors import NotFound
+from medcard.fhir.api.access import gated, require_system
 from medcard.fhir.api.http import fhir_response
 from medcard.fhir.api.routes import PREFIX, base_url
 from medcard.fhir.bulk.export import OutputFile, manifest
@@ -40,6 +41,8 @@ def _dir(request: Request, job_id: str) -> Path:
 
 
 async def _job(request: Request, job_id: str, kind: str) -> jobs.Job:
+    async with gated(request, _db(request)) as (_, gate):
+        require_system(gate, f"{kind} job")
     job = await jobs.get(_db(request), job_id)
     if job is None or job.kind != kind or job.status == "cancelled":
         raise NotFound(f"there is no {kind} job {job_id}")

@@ -7,13 +7,17 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter
+from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from medcard.access.gate import Gate
 from medcard.config import Settings
 from medcard.core.db import Database
-from medcard.core.errors import BadRequest, MethodNotAllowed, NotFound
+from medcard.core.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from medcard.fhir import bundles, interactions, paging, store, transaction
+from medcard.fhir.api import audit_log
+from medcard.fhir.api.access import gated, require_system
 from medcard.fhir.api.http import (
     Prefer,
     fhir_response,
@@ -27,10 +31,10 @@ from medcard.fhir.api.http import (
 )
 from medcard.fhir.capability import capability_statement
 from medcard.fhir.interactions import Context, Outcome
-from medcard.fhir.operations import OperationCall
+from medcard.fhir.operations import Operation, OperationCall
 from medcard.fhir.operations import find as find_operation
 from medcard.fhir.operations import registry as operations
-from medcard.fhir.search.engine import SearchRequest, search
+from medcard.fhir.search.engine import SearchRequest
 from medcard.fhir.search.values import date_range
 
 PREFIX = "/fhir/R4"
@@ -62,8 +66,8 @@ async def _write(request: Request, action: Callable[[Context], Awaitable[Outcome
     """Run a write in one transaction (flushing its batch) and answer per Prefer."""
     negotiate(request)
     base = base_url(request)
-    async with _db(request).transaction() as conn:
-        ctx = Context(conn, base)
+    async with gated(request, _db(request), write=True) as (conn, gate):
+        ctx = Context(conn, base, gate)
         outcome = await action(ctx)
         await ctx.batch.flush()
     return outcome_response(request, outcome, base, prefer=Prefer.parse(request.headers.get("prefer")))
@@ -72,8 +76,8 @@ async def _write(request: Request, action: Callable[[Context], Awaitable[Outcome
 async def _read(request: Request, action: Callable[[Context], Awaitable[Outcome]]) -> Response:
     negotiate(request)
     base = base_url(request)
-    async with _db(request).connection() as conn:
-        outcome = await action(Context(conn, base))
+    async with gated(request, _db(request)) as (conn, gate):
+        outcome = await action(Context(conn, base, gate))
     stored = outcome.stored
     if stored is not None and request.headers.get("if-none-match") in (stored.etag, f'"{stored.version_id}"'):
         return Response(status_code=304, headers={"ETag": stored.etag})
@@ -95,8 +99,8 @@ async def batch_or_transaction(request: Request) -> Response:
     negotiate(request)
     body = await _json(request)
     base = base_url(request)
-    async with _db(request).transaction() as conn:
-        text = await transaction.process(Context(conn, base), body)
+    async with gated(request, _db(request), write=True) as (conn, gate):
+        text = await transaction.process(Context(conn, base, gate), body)
     return fhir_response(text, pretty=wants_pretty(request))
 
 
@@ -113,7 +117,18 @@ async def search_type(request: Request, rtype: str) -> Response:
     if rtype.startswith("$"):
         return await _operation(request, None, None, rtype)
     interactions.check_type(rtype)
+    if rtype == "AuditEvent":
+        return await _audit_search(request, query_pairs(request))
     return await _search(request, rtype, query_pairs(request))
+
+
+async def _audit_search(request: Request, pairs: list[tuple[str, str]]) -> Response:
+    negotiate(request)
+    settings = _settings(request)
+    async with gated(request, _db(request)) as (conn, gate):
+        text = await audit_log.search(conn, gate, base_url(request), pairs, settings.page_size,
+                                      settings.max_page_size)
+    return fhir_response(text, pretty=wants_pretty(request))
 
 
 @router.post("/{rtype}/_search")
@@ -124,6 +139,8 @@ async def search_post(request: Request, rtype: str) -> Response:
         raise BadRequest("POST _search takes its parameters as application/x-www-form-urlencoded")
     body = (await read_body_form(request)).decode("utf-8", errors="replace")
     pairs = query_pairs(request) + parse_qsl(body, keep_blank_values=True)
+    if rtype == "AuditEvent":
+        return await _audit_search(request, pairs)
     return await _search(request, rtype, pairs)
 
 
@@ -148,8 +165,8 @@ async def _search(request: Request, rtype: str, pairs: list[tuple[str, str]],
         types = tuple(wanted) or interactions.stored_types()
     req = SearchRequest(rtype, pairs, base_url(request), settings.page_size, settings.max_page_size,
                         strict=prefer.handling == "strict", compartment=compartment, types=types)
-    async with _db(request).connection() as conn:
-        text = await search(conn, req)
+    async with gated(request, _db(request)) as (conn, gate):
+        text = await interactions.search(Context(conn, req.base, gate), req, urlencode(pairs))
     return fhir_response(text, pretty=wants_pretty(request))
 
 
@@ -195,6 +212,11 @@ async def type_history(request: Request, rtype: str) -> Response:
 async def read(request: Request, rtype: str, rid: str) -> Response:
     if rid.startswith("$"):
         return await _operation(request, rtype, None, rid)
+    if rtype == "AuditEvent":
+        negotiate(request)
+        async with gated(request, _db(request)) as (conn, gate):
+            text = await audit_log.read(conn, gate, rid)
+        return fhir_response(text, pretty=wants_pretty(request))
     return await _read(request, lambda ctx: interactions.read(ctx, rtype, rid))
 
 
@@ -268,12 +290,18 @@ async def _history(request: Request, rtype: str | None, rid: str | None) -> Resp
     count = min(int(count_raw), settings.max_page_size)
     before = _history_cursor(params["_cursor"]) if "_cursor" in params else None
     base = base_url(request)
-    async with _db(request).connection() as conn:
+    async with gated(request, _db(request)) as (conn, gate):
         if rid is not None:
             assert rtype is not None
-            if await store.read_current(conn, rtype, rid) is None:
+            current = await store.read_current(conn, rtype, rid)
+            if current is None:
                 raise NotFound(f"{rtype}/{rid} is not known")
+            await interactions.check_access(Context(conn, base, gate), current, "history")
+        else:
+            require_system(gate, f"{rtype or 'system'} history")
         page = await store.history(conn, rtype=rtype, rid=rid, since=since, before=before, count=count)
+        if rid is None:
+            gate.saw("history", rtype or "*", request.url.query or None, [s.patient_id for s in page.entries])
     path = "/".join(p for p in (rtype, rid) if p) + ("/_history" if rtype else "_history")
     keep = [(k, v) for k, v in query_pairs(request) if k not in ("_cursor", "_format", "_pretty")]
     links = [("self", f"{base}/{path}" + (f"?{urlencode(query_pairs(request))}" if request.url.query else ""))]
@@ -298,15 +326,61 @@ async def _operation(request: Request, rtype: str | None, rid: str | None, name:
                        f"operation {name} is not supported")
     if request.method not in op.methods:
         raise MethodNotAllowed(f"operation {name} does not accept {request.method}")
+    async with gated(request, _db(request)) as (conn, gate):
+        await _operation_access(conn, gate, op, rtype, rid)
     body = None
     if request.method == "POST" and not op.raw_body and request.headers.get("content-length"):
         body = await _json(request)
     call = OperationCall(
-        _db(request), _settings(request), base_url(request), rtype, rid, query_pairs(request), body,
+        _db(request), _settings(request), base_url(request), rtype, rid, query_pairs(request), body, gate,
         headers={k.lower(): v for k, v in request.headers.items()}, url=str(request.url),
         content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
         stream=request.stream() if op.raw_body else None)
     result = await op.handler(call)
+    if gate.entries:  # what the handler showed (lists of patients)
+        async with _db(request).transaction() as conn:
+            await gate.flush(conn)
     if result.stream is not None:
         return streaming_response(result.stream, result.headers)
     return fhir_response(result.body, result.status, result.headers, pretty=wants_pretty(request))
+
+
+async def _operation_access(conn: AsyncConnection, gate: Gate, op: Operation, rtype: str | None,
+                            rid: str | None) -> None:
+    """Operations on one patient's record ask the policy about that patient; the rest are for backend services."""
+    entity = "/".join(p for p in (rtype, rid, f"${op.name}") if p)
+    if op.access == "clinic" and rtype is not None and rid is not None:
+        await _clinic_access(conn, gate, rtype, rid, entity)
+        return
+    if op.access in ("read", "export") and rtype == "Patient" and rid is not None:
+        current = await store.read_current(conn, "Patient", rid)
+        if current is not None:  # a missing patient is the operation's own 404
+            await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access)
+        return
+    require_system(gate, entity)
+
+
+CLINIC_LIST_ROLES = ("pediatrician", "nurse", "clinic-admin")
+
+
+async def _clinic_access(conn: AsyncConnection, gate: Gate, rtype: str, rid: str, entity: str) -> None:
+    """Lists of a clinic's children: the clinic's own pediatricians, nurses and administrators, or a district
+    pediatrician for their own district."""
+    r = gate.requester
+    if r.kind == "system":
+        return
+    clinics = {role.organization_id for role in r.roles if role.role in CLINIC_LIST_ROLES}
+    if rtype == "Organization":
+        allowed = rid in clinics
+    elif rtype == "Practitioner":
+        allowed = rid == r.practitioner_id
+    else:
+        current = await store.read_current(conn, rtype, rid)
+        role = current.resource() if current is not None and not current.deleted else {}
+        org = (role.get("organization") or {}).get("reference", "")
+        who = (role.get("practitioner") or {}).get("reference", "")
+        allowed = org.removeprefix("Organization/") in clinics or (bool(r.practitioner_id) and
+                                                                   who == f"Practitioner/{r.practitioner_id}")
+    if not allowed:
+        gate.refuse("operation", entity, "lists of a clinic's children are for its own staff")
+        raise Forbidden(f"{entity} is for the staff of that clinic")

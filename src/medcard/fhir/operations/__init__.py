@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from medcard.access.gate import Gate
 from medcard.config import Settings
 from medcard.core.db import Database
 
@@ -31,6 +32,7 @@ class OperationCall:
     resource_id: str | None
     params: list[tuple[str, str]]
     body: Any = None
+    gate: Gate | None = None  # the request's access gate (decided before the handler runs)
     headers: dict[str, str] = field(default_factory=dict)
     url: str = ""
     content_type: str = ""
@@ -70,6 +72,9 @@ class Operation:
     handler: Handler
     documentation: str = ""
     raw_body: bool = False  # the handler reads the request body itself (uploads)
+    # Who may invoke it: "read" or "export" of the one patient it is invoked on (the policy decides),
+    # or "system": backend services only.
+    access: str = "system"
 
 
     def applies(self, rtype: str | None, rid: str | None) -> bool:
@@ -84,9 +89,19 @@ class Operation:
 @cache
 def registry() -> tuple[Operation, ...]:
     """Every operation medcard implements."""
-    from medcard.fhir.operations import everything, export, import_, summary
+    from medcard.fhir.operations import (
+        everything,
+        examinations,
+        export,
+        growth,
+        immds_forecast,
+        import_,
+        summary,
+        vaccination_worklist,
+    )
 
-    return (everything.OPERATION, summary.OPERATION, *export.OPERATIONS, import_.OPERATION)
+    return (everything.OPERATION, summary.OPERATION, *export.OPERATIONS, import_.OPERATION, *growth.OPERATIONS,
+            immds_forecast.OPERATION, examinations.OPERATION, vaccination_worklist.OPERATION)
 
 
 def find(name: str, rtype: str | None, rid: str | None) -> Operation | None:

@@ -100,6 +100,7 @@ OPERATION = Operation(
     instance=True,
     type_level=False,
     system=False,
+    access="export",
     methods=("GET", "POST"),
     handler=everything,
     documentation="The patient's whole record and the resources it refers to; _type, _since, _count.",

@@ -157,6 +157,7 @@ OPERATION = Operation(
     instance=True,
     type_level=False,
     system=False,
+    access="read",
     methods=("GET",),
     handler=summary,
     documentation="The chart summary as an IPS-style document Bundle; one query whatever the record's size.",

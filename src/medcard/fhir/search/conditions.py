@@ -7,6 +7,7 @@ The prefixes and modifiers follow FHIR R4 search (https://hl7.org/fhir/R4/search
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,11 +19,21 @@ from medcard.fhir.search.values import date_range, decimal_range, fold
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 
+Visibility = Callable[["SqlBuilder", str, str], str]
+
+
 class SqlBuilder:
     """Hands out named placeholders for bound values, so SQL can be assembled in any order."""
 
-    def __init__(self) -> None:
+    def __init__(self, visible: Visibility | None = None) -> None:
         self.params: dict[str, Any] = {}
+        # The access policy's condition on ``resource`` rows (type, alias) -> SQL, applied to every
+        # subquery that reads resources (chains, _has); None: no restriction.
+        self.visible = visible
+
+    def restrict(self, rtype: str, alias: str) -> str:
+        """`` AND <what the requester may see>`` for rows of ``alias``, or nothing."""
+        return f" AND {self.visible(self, rtype, alias)}" if self.visible is not None else ""
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"

@@ -8,6 +8,7 @@ fixed number of queries: the page, the total when asked for, and one per ``_incl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from psycopg import AsyncConnection
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, Issue
 from medcard.fhir import bundles, paging
-from medcard.fhir.search.conditions import SqlBuilder, unescape
+from medcard.fhir.search.conditions import SqlBuilder, Visibility, unescape
 from medcard.fhir.search.params import registry
 from medcard.fhir.search.phonetic import skeleton
 from medcard.fhir.search.query import Criterion, ParsedQuery, parse, rows_of, where_clause
@@ -42,6 +43,10 @@ class SearchRequest:
     strict: bool = False
     compartment: tuple[str, str] | None = None  # ("Patient", id)
     types: tuple[str, ...] = ()  # the types "*" stands for
+    # The access policy's condition on every resource row the search reads (None: unrestricted),
+    # and a callback told (type, id, patient) of every resource the result shows.
+    visible: Visibility | None = None
+    shown: Callable[[tuple[str, str, str | None]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class _Plan:
 
 @dataclass
 class _Page:
-    rows: list[tuple[str, str, str]]  # (type, id, content)
+    rows: list[tuple[str, str, str, str | None]]  # (type, id, content, patient)
     keys: list[list[Any]]  # the keyset of each row
     scores: list[float | None]
     more_after: bool
@@ -82,10 +87,13 @@ async def search(conn: AsyncConnection, req: SearchRequest) -> str:
     page = await _page(conn, plan)
     total = await _total(conn, plan, parsed, len(page.rows), page.more_after, page.more_before)
     entries = [_entry(req, rtype, rid, content, summary, parsed, score)
-               for (rtype, rid, content), score in zip(page.rows, page.scores, strict=True)]
+               for (rtype, rid, content, _), score in zip(page.rows, page.scores, strict=True)]
     included = await _includes(conn, req, parsed, [(r[0], r[1]) for r in page.rows], plan.warnings)
     entries += [bundles.entry(full_url=f"{req.base}/{t}/{i}", content=_shaped(c, summary, None),
-                              search_mode="include") for t, i, c in included]
+                              search_mode="include") for t, i, c, _ in included]
+    if req.shown is not None:
+        for t, i, _, p in page.rows + included:
+            req.shown((t, i, p))
     if plan.warnings:
         outcome = {"resourceType": "OperationOutcome", "issue": [w.to_fhir() for w in plan.warnings]}
         entries.append(bundles.entry(content=jsonutil.dumps_str(outcome), search_mode="outcome"))
@@ -101,9 +109,11 @@ def _plan(req: SearchRequest) -> tuple[ParsedQuery, _Plan]:
     else:
         parsed = parse(req.resource_type, req.pairs, control_names=CONTROL)
     warnings = _unknown(req, parsed)
-    b = SqlBuilder()
+    b = SqlBuilder(req.visible)
     patient = req.compartment[1] if req.compartment else _single_patient(parsed.criteria)
     conds = ["NOT r.deleted"]
+    if req.visible is not None:
+        conds.append(req.visible(b, req.resource_type, "r"))
     if req.resource_type == "*":
         conds.append(f"r.resource_type = ANY({b.bind(list(req.types))})")
     else:
@@ -255,7 +265,7 @@ async def _page(conn: AsyncConnection, plan: _Plan) -> _Page:
     if plan.cursor is not None:
         where += " AND " + _after(plan.keys, plan.cursor[1], plan.b, backwards)
     selected = ", ".join(f"{k.sql} AS k{i}" for i, k in enumerate(plan.keys))
-    sql = (f"SELECT r.resource_type, r.id, r.content, {selected} FROM resource r WHERE {where} "
+    sql = (f"SELECT r.resource_type, r.id, r.content, r.patient_id, {selected} FROM resource r WHERE {where} "
            f"ORDER BY {_order(plan.keys, backwards)} LIMIT {plan.count + 1}")
     cur = await conn.execute(sql, plan.b.params)
     fetched = await cur.fetchall()
@@ -263,9 +273,9 @@ async def _page(conn: AsyncConnection, plan: _Plan) -> _Page:
     fetched = fetched[: plan.count]
     if backwards:
         fetched.reverse()
-    keys = [list(row[3:]) for row in fetched]
+    keys = [list(row[4:]) for row in fetched]
     scores = [float(k[0]) if plan.scored and k[0] is not None else None for k in keys]
-    rows = [(r[0], r[1], r[2]) for r in fetched]
+    rows = [(r[0], r[1], r[2], r[3]) for r in fetched]
     if backwards:
         return _Page(rows, keys, scores, more_after=True, more_before=beyond)
     return _Page(rows, keys, scores, more_after=beyond, more_before=plan.cursor is not None)
@@ -401,18 +411,18 @@ def _include_spec(value: str, reverse: bool, req: SearchRequest) -> _Include | N
 
 
 async def _includes(conn: AsyncConnection, req: SearchRequest, parsed: ParsedQuery,
-                    matches: list[tuple[str, str]], warnings: list[Issue]) -> list[tuple[str, str, str]]:
+                    matches: list[tuple[str, str]], warnings: list[Issue]) -> list[tuple[str, str, str, str | None]]:
     specs = _include_specs(parsed, req, warnings)
     if not specs or not matches:
         return []
     seen = set(matches)
-    found: list[tuple[str, str, str]] = []
+    found: list[tuple[str, str, str, str | None]] = []
     frontier = matches
     for round_ in range(MAX_ITERATIONS + 1):
         active = [s for s in specs if round_ == 0 or s.iterate]
-        new: list[tuple[str, str, str]] = []
+        new: list[tuple[str, str, str, str | None]] = []
         for spec in active:
-            for row in await _follow(conn, spec, frontier):
+            for row in await _follow(conn, req, spec, frontier):
                 key = (row[0], row[1])
                 if key not in seen and len(found) + len(new) < MAX_INCLUDED:
                     seen.add(key)
@@ -420,7 +430,7 @@ async def _includes(conn: AsyncConnection, req: SearchRequest, parsed: ParsedQue
         if not new:
             break
         found += new
-        frontier = [(t, i) for t, i, _ in new]
+        frontier = [(t, i) for t, i, _, _ in new]
         if len(found) >= MAX_INCLUDED:
             warnings.append(Issue(f"only the first {MAX_INCLUDED} included resources are returned",
                                   code="too-costly", severity="warning"))
@@ -428,8 +438,9 @@ async def _includes(conn: AsyncConnection, req: SearchRequest, parsed: ParsedQue
     return found
 
 
-async def _follow(conn: AsyncConnection, spec: _Include, frontier: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    b = SqlBuilder()
+async def _follow(conn: AsyncConnection, req: SearchRequest, spec: _Include,
+                  frontier: list[tuple[str, str]]) -> list[tuple[str, str, str, str | None]]:
+    b = SqlBuilder(req.visible)
     if not spec.reverse:
         ids = [i for t, i in frontier if t == spec.source]
         if not ids:
@@ -441,9 +452,10 @@ async def _follow(conn: AsyncConnection, spec: _Include, frontier: list[tuple[st
             cond = f" AND {rows_of(p, b)}"
         if spec.target:
             cond += f" AND i.target_type = {b.bind(spec.target)}"
-        sql = (f"SELECT DISTINCT r.resource_type, r.id, r.content FROM sp_reference i JOIN resource r "
+        sql = (f"SELECT DISTINCT r.resource_type, r.id, r.content, r.patient_id FROM sp_reference i JOIN resource r "
                f"ON r.resource_type = i.target_type AND r.id = i.target_id WHERE i.resource_type = "
-               f"{b.bind(spec.source)} AND i.resource_id = ANY({b.bind(ids)}){cond} AND NOT r.deleted")
+               f"{b.bind(spec.source)} AND i.resource_id = ANY({b.bind(ids)}){cond} AND NOT r.deleted"
+               f"{b.restrict('*', 'r')}")
     else:
         by_type: dict[str, list[str]] = {}
         for t, i in frontier:
@@ -455,8 +467,8 @@ async def _follow(conn: AsyncConnection, spec: _Include, frontier: list[tuple[st
             cond = f" AND {rows_of(p, b)}"
         targets = " OR ".join(f"(i.target_type = {b.bind(t)} AND i.target_id = ANY({b.bind(v)}))"
                               for t, v in by_type.items())
-        sql = (f"SELECT DISTINCT r.resource_type, r.id, r.content FROM sp_reference i JOIN resource r "
+        sql = (f"SELECT DISTINCT r.resource_type, r.id, r.content, r.patient_id FROM sp_reference i JOIN resource r "
                f"ON r.resource_type = i.resource_type AND r.id = i.resource_id WHERE i.resource_type = "
-               f"{b.bind(spec.source)}{cond} AND ({targets}) AND NOT r.deleted")
+               f"{b.bind(spec.source)}{cond} AND ({targets}) AND NOT r.deleted{b.restrict(spec.source, 'r')}")
     cur = await conn.execute(sql + f" LIMIT {MAX_INCLUDED}", b.params)
-    return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+    return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 INDEXED_TYPES = ("token", "string", "date", "number", "quantity", "reference", "uri")
 # Parameters answered from the resource table's own columns, for every type.
 COLUMN_PARAMS = ("_id", "_lastUpdated")
+# medcard's own parameters, beside the standard ones.
+MEDCARD_PARAMS = (
+    # Whom an access grant names, by account (the policy finds a relative's grants by it).
+    SearchParamDef("actor-identifier", ("Consent",), "token", "Consent.provision.actor.reference.identifier",
+                   "urn:medcard:search-parameter:Consent-actor-identifier"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +58,7 @@ class Registry:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self._by_type: dict[str, dict[str, SearchParam]] = {t: {} for t in spec.resource_types}
-        for definition in spec.search_parameters:
+        for definition in (*spec.search_parameters, *MEDCARD_PARAMS):
             self._add(definition)
         for rtype, params in self._by_type.items():
             _share_rows(rtype, params)

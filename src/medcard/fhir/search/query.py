@@ -246,7 +246,7 @@ def _chain_condition(c: Criterion, p: SearchParam, b: SqlBuilder, alias: str) ->
     targets = []
     for ttype, inner in c.chain:
         sub = (f"SELECT r2.id FROM resource r2 WHERE r2.resource_type = {b.bind(ttype)} AND NOT r2.deleted "
-               f"AND {_compile(inner, b, 'r2', None)}")
+               f"AND {_compile(inner, b, 'r2', None)}{b.restrict(ttype, 'r2')}")
         targets.append(f"(i.target_type = {b.bind(ttype)} AND i.target_id IN ({sub}))")
     return (f"{alias}.id IN (SELECT i.resource_id FROM sp_reference i WHERE i.resource_type = "
             f"{b.bind(p.resource_type)} AND {rows_of(p, b)} AND (" + " OR ".join(targets) + "))")
@@ -256,7 +256,7 @@ def _has_condition(c: Criterion, ref: SearchParam, b: SqlBuilder, alias: str) ->
     assert c.has is not None
     source = ref.resource_type
     sub = (f"SELECT r2.id FROM resource r2 WHERE r2.resource_type = {b.bind(source)} AND NOT r2.deleted "
-           f"AND {_compile(c.has, b, 'r2', None)}")
+           f"AND {_compile(c.has, b, 'r2', None)}{b.restrict(source, 'r2')}")
     return (f"{alias}.id IN (SELECT i.target_id FROM sp_reference i WHERE i.resource_type = {b.bind(source)} "
             f"AND {rows_of(ref, b)} AND i.target_type = {alias}.resource_type AND i.resource_id IN ({sub}))")
 

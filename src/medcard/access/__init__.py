@@ -1,0 +1,1 @@
+"""Who may see what: accounts, sessions, OAuth2/SMART, the access policy and the audit log."""

@@ -1,0 +1,23 @@
+"""Mounting the sign-in pages, the OAuth/SMART endpoints and the hardening middleware on the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from medcard.access import oauth, oidc, web
+from medcard.access.hardening import Hardening
+from medcard.config import Settings
+
+
+def mount_access(app: FastAPI, settings: Settings) -> None:
+    """Add the routes and the middleware; call at the end of ``create_app``.
+
+    The discovery document under the FHIR base must be matched before the FHIR router's
+    ``/{rtype}/{rid}``, so its router is moved to the front of the route list.
+    """
+    app.include_router(oauth.fhir_router)
+    app.router.routes.insert(0, app.router.routes.pop())
+    app.include_router(oauth.router)
+    app.include_router(web.router)
+    app.include_router(oidc.router)
+    app.add_middleware(Hardening, settings=settings)

@@ -1,0 +1,225 @@
+"""Signing in and out of medcard's own pages: the password form, the TOTP step, sign-out.
+
+Defences, each in one place: a per-address limit on sign-in attempts (``throttle``) on top of the
+per-account lock-out (``accounts.check_password``); a per-account limit on wrong TOTP codes that the
+password step does not reset; a new session id at every step of signing in (no fixation); a CSRF
+token on every form (double-submit for the sign-in form, per session after); redirects after sign-in
+only to paths of this server (no open redirect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from fastapi import APIRouter
+from psycopg import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from medcard.access import accounts, oidc, pages, sessions, throttle
+from medcard.config import Settings
+from medcard.core.db import Database
+from medcard.core.errors import NotAuthenticated
+
+router = APIRouter(include_in_schema=False)
+MAX_FORM_BYTES = 64 * 1024
+HOME = "/auth/account"
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (the last value of a repeated name); {} otherwise."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=100))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def safe_next(value: str | None) -> str:
+    """A path of this server to go to after signing in; anything else (another site) becomes the home page."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return HOME
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else HOME
+
+
+def login_url(next_path: str, lang: str | None = None) -> str:
+    query = {"next": next_path} | ({"lang": lang} if lang else {})
+    return "/auth/login?" + urlencode(query)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+# CSRF of the sign-in form: a random value in a cookie, its keyed hash in the form ----------
+
+
+def _login_token(settings: Settings, nonce: str) -> str:
+    return hmac.new(settings.secret(), b"login-csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def _login_form_ok(request: Request, form: dict[str, str]) -> bool:
+    settings = _settings(request)
+    nonce = request.cookies.get(sessions.login_cookie_name(settings))
+    return bool(nonce) and sessions.tokens_match(form.get("csrf"), _login_token(settings, nonce or ""))
+
+
+# pages --------------------------------------------------------------------------------------
+
+
+@router.get("/auth/style.css")
+async def stylesheet() -> Response:
+    return PlainTextResponse(pages.stylesheet(), media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/auth/login")
+async def login_form(request: Request) -> Response:
+    lang = pages.language(request)
+    next_path = safe_next(request.query_params.get("next"))
+    if await sessions.signed_in_account(request) is not None:
+        return redirect(next_path)
+    return _login_page(request, lang, next_path)
+
+
+def _login_page(request: Request, lang: str, next_path: str, error: str | None = None, status: int = 200) -> Response:
+    settings = _settings(request)
+    nonce = secrets.token_urlsafe(24)
+    oidc_link = pages.Safe("")
+    if oidc.configured(settings):
+        href = pages.escape("/auth/oidc/login?" + urlencode({"next": next_path}))
+        oidc_link = pages.Safe(f'<p><a href="{href}">{pages.escape(pages.text(lang, "oidc"))}</a></p>')
+    body = pages.fragment("login.html", lang, csrf=_login_token(settings, nonce), next=next_path,
+                          error=pages.error_block(error), oidc=oidc_link)
+    response = pages.page(request, lang, "login_title", body, status=status)
+    response.set_cookie(sessions.login_cookie_name(settings), nonce, max_age=3600, path="/",
+                        secure=settings.secure_cookies, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/auth/login")
+async def login(request: Request) -> Response:
+    settings, form = _settings(request), await read_form(request)
+    lang, next_path = pages.language(request, form), safe_next(form.get("next"))
+    if not _login_form_ok(request, form):
+        return pages.message_page(request, lang, "error_title", "csrf", status=403, link=login_url(next_path, lang))
+    async with _db(request).transaction() as conn:
+        if await _too_many_from(conn, settings, request):
+            return _login_page(request, lang, next_path, pages.text(lang, "throttled"), status=429)
+        try:
+            account = await accounts.check_password(conn, settings, form.get("username", ""), form.get("password", ""))
+        except NotAuthenticated:
+            account = None  # the failure count was written: let the transaction commit
+    if account is None:
+        return _login_page(request, lang, next_path, pages.text(lang, "bad_login"), status=401)
+    two_step = accounts.needs_second_factor(settings, account)
+    if two_step and not account.totp_enabled:
+        return pages.message_page(request, lang, "error_title", "no_second_factor", status=403)
+    async with _db(request).transaction() as conn:
+        old = await sessions.current(request, conn)
+        if old is not None:
+            await sessions.end(conn, old.value)
+        session = await sessions.start(conn, settings, account.id, second_factor=False)
+    target = "/auth/login/totp?" + urlencode({"next": next_path, "lang": lang}) if two_step else next_path
+    response = redirect(target)
+    sessions.set_cookie(response, settings, session)
+    response.delete_cookie(sessions.login_cookie_name(settings), path="/", secure=settings.secure_cookies)
+    return response
+
+
+async def _too_many_from(conn: AsyncConnection, settings: Settings, request: Request) -> bool:
+    """Count a sign-in attempt from the request's address; whether that address is over its limit."""
+    count = await throttle.hit(conn, "login:" + client_address(request), 60)
+    return count.count > settings.login_rate_per_address
+
+
+@router.get("/auth/login/totp")
+async def totp_form(request: Request) -> Response:
+    lang, next_path = pages.language(request), safe_next(request.query_params.get("next"))
+    async with _db(request).connection() as conn:
+        session = await sessions.current(request, conn)
+    if session is None:
+        return redirect(login_url(next_path, lang))
+    body = pages.fragment("totp.html", lang, csrf=session.csrf_token, next=next_path, error=pages.Safe(""))
+    return pages.page(request, lang, "totp_title", body)
+
+
+@router.post("/auth/login/totp")
+async def totp(request: Request) -> Response:
+    settings, form = _settings(request), await read_form(request)
+    lang, next_path = pages.language(request, form), safe_next(form.get("next"))
+    async with _db(request).transaction() as conn:
+        session = await sessions.current(request, conn)
+        if session is None:
+            return redirect(login_url(next_path, lang))
+        if not sessions.tokens_match(form.get("csrf"), session.csrf_token):
+            return pages.message_page(request, lang, "error_title", "csrf", status=403,
+                                      link=login_url(next_path, lang))
+        tries = await throttle.hit(conn, "second-factor:" + session.account_id, settings.lockout_minutes * 60)
+        if tries.count > settings.login_attempts or await _too_many_from(conn, settings, request):
+            await sessions.end(conn, session.value)  # start over from the password, after the window
+            refused: Response = pages.message_page(request, lang, "error_title", "throttled", status=429,
+                                                   link=login_url(next_path, lang))
+            sessions.clear_cookie(refused, settings)
+            return refused
+        if not await accounts.check_totp(conn, settings, session.account_id, form.get("code", "")):
+            body = pages.fragment("totp.html", lang, csrf=session.csrf_token, next=next_path,
+                                  error=pages.error_block(pages.text(lang, "bad_code")))
+            return pages.page(request, lang, "totp_title", body, status=401)
+        await sessions.end(conn, session.value)
+        complete = await sessions.start(conn, settings, session.account_id, second_factor=True)
+    response = redirect(next_path)
+    sessions.set_cookie(response, settings, complete)
+    return response
+
+
+@router.get("/auth/account")
+async def account_page(request: Request) -> Response:
+    lang = pages.language(request)
+    settings = _settings(request)
+    async with _db(request).connection() as conn:
+        session = await sessions.current(request, conn)
+        account = await sessions.account_of(conn, settings, session) if session else None
+    if session is None or account is None:
+        return redirect(login_url(HOME, lang))
+    body = pages.fragment("account.html", lang, name=account.display_name, csrf=session.csrf_token)
+    return pages.page(request, lang, "account_title", body)
+
+
+@router.post("/auth/logout")
+async def logout(request: Request) -> Response:
+    settings, form = _settings(request), await read_form(request)
+    lang = pages.language(request, form)
+    async with _db(request).transaction() as conn:
+        session = await sessions.current(request, conn)
+        if session is not None and not sessions.tokens_match(form.get("csrf"), session.csrf_token):
+            return pages.message_page(request, lang, "error_title", "csrf", status=403, link=HOME)
+        if session is not None:
+            await sessions.end(conn, session.value)
+    response = pages.message_page(request, lang, "account_title", "signed_out", link=login_url(HOME, lang),
+                                  link_key="to_login")
+    sessions.clear_cookie(response, settings)
+    return response

@@ -1,0 +1,72 @@
+"""Who is asking, and the gate every FHIR request passes through.
+
+Every route of ``/fhir/R4`` except the CapabilityStatement opens its database work with
+:func:`gated`: the bearer token is looked up, the :class:`~medcard.access.gate.Gate` of the request
+is made, and the audit entries the gate gathered are written before the answer leaves — in the
+same transaction for writes; for a failed request, its refusals are written afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import unquote
+
+from psycopg import AsyncConnection
+from starlette.requests import Request
+
+from medcard.access.authn import BREAK_GLASS_HEADER, requester_for_token
+from medcard.access.gate import Gate
+from medcard.access.requester import Requester
+from medcard.core.db import Database
+from medcard.core.errors import Forbidden, MedcardError, NotAuthenticated
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="medcard"'}
+MAX_REASON = 500
+
+
+async def authenticate(request: Request, conn: AsyncConnection) -> Requester:
+    """The requester behind the request's bearer token; 401 without a live token."""
+    cached: Requester | None = getattr(request.state, "requester", None)
+    if cached is not None:
+        return cached
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("this request needs an access token (Authorization: Bearer ...)", headers=CHALLENGE)
+    source = request.client.host if request.client else None
+    requester = await requester_for_token(conn, token.strip(), source=source)
+    if requester is None:
+        raise NotAuthenticated("the access token is unknown, expired or revoked",
+                               headers={"WWW-Authenticate": 'Bearer realm="medcard", error="invalid_token"'})
+    # The reason is percent-encoded UTF-8 (HTTP headers are Latin-1; reasons are written in Russian).
+    reason = unquote(request.headers.get(BREAK_GLASS_HEADER, "")).strip()
+    if reason:
+        if requester.kind != "staff":
+            raise Forbidden("only clinic staff may use emergency access")
+        requester = requester.with_break_glass(reason[:MAX_REASON])
+    request.state.requester = requester
+    return requester
+
+
+@asynccontextmanager
+async def gated(request: Request, db: Database, *, write: bool = False) -> AsyncIterator[tuple[AsyncConnection, Gate]]:
+    """A connection (a transaction for writes) and the request's gate; the audit entries written at the end."""
+    gate: Gate | None = None
+    try:
+        async with (db.transaction() if write else db.connection()) as conn:
+            gate = Gate(conn, await authenticate(request, conn))
+            yield conn, gate
+            await gate.flush(conn)
+    except MedcardError:
+        if gate is not None and gate.entries:
+            async with db.transaction() as conn:
+                await gate.flush_refusals(conn)
+        raise
+
+
+def require_system(gate: Gate, what: str) -> None:
+    """Bulk data and other whole-store work: backend services only."""
+    if gate.requester.kind != "system":
+        gate.refuse("operation", what, "backend services only")
+        raise Forbidden(f"{what} is for backend services (system scopes) only")

@@ -1,0 +1,77 @@
+"""The operators' commands: accounts, links, clients and tokens from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from conftest import ServerThread
+from helpers import bearer, body, created_id, post
+from test_cli import MEDCARD, env_for
+
+
+def medcard(home: Path, url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MEDCARD, *args], env=env_for(home, MEDCARD_DATABASE_URL=url), input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_operator_links_a_parent_and_revokes_the_link(tmp_path: Path, database_url: str, server: ServerThread,
+                                                        http: httpx.Client) -> None:
+    child = created_id(post(http, "/Patient", {"resourceType": "Patient", "birthDate": "2020-05-01"}))
+    made = medcard(tmp_path, database_url, "user", "create", "mother@example.ru", "--kind", "family",
+                   "--name", "Иванова Елена", "--password-stdin", stdin="a long enough password\n")
+    assert made.returncode == 0, made.stderr
+    short = medcard(tmp_path, database_url, "user", "create", "x@example.ru", "--kind", "family", "--password-stdin",
+                    stdin="short\n")
+    assert short.returncode == 1
+    assert "10 characters" in short.stderr
+    linked = medcard(tmp_path, database_url, "link", "create", "--user", "mother@example.ru", "--patient", child,
+                     "--relationship", "parent", "--document", "свидетельство о рождении IV-МЮ 654321")
+    assert linked.returncode == 0, linked.stderr
+    link_id = linked.stdout.strip()
+    listed = medcard(tmp_path, database_url, "link", "list", "--patient", child)
+    assert f"{link_id}\tmother@example.ru\t{child}\tparent\tactive" in listed.stdout
+
+    # the mother reads her child's record with a token for her account
+    from helpers import person_token
+
+    accounts = medcard(tmp_path, database_url, "user", "list").stdout
+    assert "mother@example.ru\tfamily\tstandard\tactive" in accounts
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT id FROM account WHERE username = 'mother@example.ru'").fetchone()
+    assert row is not None
+    mother = bearer(person_token(database_url, str(row[0])))
+    assert http.get(f"/Patient/{child}", headers=mother).status_code == 200
+
+    assert medcard(tmp_path, database_url, "link", "revoke", link_id).returncode == 0
+    assert http.get(f"/Patient/{child}", headers=mother).status_code == 404
+    assert "\trevoked\t" in medcard(tmp_path, database_url, "link", "list", "--patient", child).stdout
+
+    # disabling the account stops its tokens at once
+    assert medcard(tmp_path, database_url, "user", "disable", "mother@example.ru").returncode == 0
+    assert http.get("/Organization", headers=mother).status_code == 401
+
+
+def test_a_revoked_client_loses_its_tokens(tmp_path: Path, database_url: str, server: ServerThread,
+                                           http: httpx.Client) -> None:
+    assert medcard(tmp_path, database_url, "client", "register", "nightly", "--scope", "system/*.read").returncode == 0
+    token = medcard(tmp_path, database_url, "token", "--client", "nightly").stdout.strip()
+    reader = bearer(token)
+    assert body(http.get("/Patient", headers=reader))["resourceType"] == "Bundle"
+    refused = post(http, "/Patient", {"resourceType": "Patient"}, reader)
+    assert refused.status_code == 403  # the client may only read
+    wider = medcard(tmp_path, database_url, "token", "--client", "nightly", "--scope", "system/*.*")
+    assert wider.returncode == 1  # asking for more than the client has gets nothing
+    assert "may not have" in wider.stderr
+    created_id(post(http, "/Observation", {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}))
+    assert body(http.get("/Observation", headers=reader))["total"] == 1
+    narrower = medcard(tmp_path, database_url, "token", "--client", "nightly", "--scope", "system/Patient.read")
+    patients_only = bearer(narrower.stdout.strip())
+    assert http.get("/Patient", headers=patients_only).status_code == 200
+    assert body(http.get("/Observation", headers=patients_only)).get("entry") is None
+    assert medcard(tmp_path, database_url, "client", "revoke", "nightly").returncode == 0
+    assert http.get("/Patient", headers=reader).status_code == 401
