@@ -224,6 +224,49 @@ def db_status() -> None:
         raise typer.Exit(1)
 
 
+def _register_access_commands() -> None:
+    from medcard.access import commands
+
+    app.add_typer(commands.user_app, name="user")
+    app.add_typer(commands.link_app, name="link")
+    app.add_typer(commands.client_app, name="client")
+    app.command("token")(commands.token)
+
+
+_register_access_commands()
+
+
+@app.command("synth")
+def synth_(
+    out: Annotated[Path | None, typer.Option(help="Folder for NDJSON files, one per type; without it the city "
+                                                   "goes straight into the store.")] = None,
+    seed: Annotated[int, typer.Option(help="The same seed makes the same city.")] = 1,
+    children: Annotated[int, typer.Option(help="Children with a full life history.")] = 200,
+    clinics: Annotated[int, typer.Option(help="Children's polyclinics.")] = 3,
+    demographic: Annotated[int, typer.Option(help="Further patients with demographics only.")] = 0,
+    today: Annotated[str | None, typer.Option(help="The city's 'today', YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Generate a synthetic city of children's records (deterministic for a seed)."""
+    from datetime import date
+
+    from medcard.synth import commands
+
+    raise typer.Exit(commands.synth(out, seed, children, clinics, demographic,
+                                    date.fromisoformat(today) if today else None))
+
+
+@app.command("demo")
+def demo_(
+    children: Annotated[int, typer.Option(help="Children in the demo city.")] = 300,
+    seed: Annotated[int, typer.Option(help="The same seed makes the same city.")] = 1,
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default: MEDCARD_PORT).")] = None,
+) -> None:
+    """Generate a demo city, load it, and serve medcard: a new user's first command."""
+    from medcard.synth.commands import demo
+
+    raise typer.Exit(demo(children=children, seed=seed, port=port))
+
+
 def main() -> None:
     app(prog_name="medcard")
 

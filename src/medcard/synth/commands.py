@@ -1,0 +1,90 @@
+"""``medcard synth`` and ``medcard demo``: generate the synthetic city, load it, serve it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import orjson
+
+from medcard.synth.writer import CitySize, Stats, moscow_today, write_ndjson
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _report(stats: Stats, seconds: float) -> None:
+    per_year = stats.child_resources / stats.child_years if stats.child_years else 0.0
+    per_child = stats.child_resources / stats.children if stats.children else 0.0
+    _log(f"{stats.total:,} resources in {seconds:.1f} s ({stats.total / max(seconds, 1e-9):,.0f}/s); "
+         f"{per_child:.0f} per full-history child, {per_year:.1f} per year of life")
+
+
+def generate(out: Path, seed: int, children: int, clinics: int, demographic: int, today: date | None) -> Stats:
+    """Write the city as NDJSON files into ``out`` and report what was made."""
+    started = time.perf_counter()
+    stats = write_ndjson(out, seed, CitySize(children, clinics, demographic), today or moscow_today())
+    _report(stats, time.perf_counter() - started)
+    return stats
+
+
+def _load(paths: list[Path]) -> int:
+    """Import files into the configured store (embedded or external) with the bulk importer."""
+    import os
+
+    from medcard.cli import _schema_ready, _setup_logging, database
+    from medcard.config import get_settings
+    from medcard.fhir.bulk.cli import run_import
+
+    settings = get_settings()
+    _setup_logging(settings)
+    with database(settings) as url:
+        _schema_ready(settings, url)
+        return run_import(url, paths, on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
+
+
+def synth(out: Path | None, seed: int, children: int, clinics: int, demographic: int, today: date | None) -> int:
+    """Generate the city into ``out`` (NDJSON, one file per type), or, without it, straight into the store."""
+    if out is not None:
+        generate(out, seed, children, clinics, demographic, today)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="medcard-synth-") as folder:
+        generate(Path(folder), seed, children, clinics, demographic, today)
+        return _load([Path(folder)])
+
+
+def _examples(folder: Path, count: int = 3) -> list[tuple[str, str]]:
+    """A few patients to open: (id, name)."""
+    found = []
+    with (folder / "Patient.ndjson").open("rb") as lines:
+        for line in lines:
+            patient = orjson.loads(line)
+            name = patient["name"][0]
+            found.append((patient["id"], f"{name['family']} {' '.join(name['given'])}, {patient['birthDate']}"))
+            if len(found) >= count * 7:
+                break
+    return found[::7][:count]
+
+
+def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: int = 3) -> int:
+    """Generate a few hundred children, import them into the store, then serve medcard."""
+    from medcard.cli import serve
+    from medcard.config import get_settings
+
+    with tempfile.TemporaryDirectory(prefix="medcard-demo-") as folder:
+        generate(Path(folder), seed, children, clinics, 0, None)
+        code = _load([Path(folder)])
+        if code not in (0, 2):
+            return code
+        examples = _examples(Path(folder))
+    settings = get_settings()
+    base = f"http://{settings.host}:{port or settings.port}/fhir/R4"
+    _log(f"demo city loaded: {children} children. Open {base}/metadata, or for example:")
+    for pid, name in examples:
+        _log(f"  {name}: {base}/Patient/{pid}/$everything  ({base}/Patient/{pid}/$summary)")
+    serve(host=None, port=port, workers=None)
+    return 0
