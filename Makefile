@@ -3,11 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run install test lint check bench clean
+.PHONY: run demo install test lint check bench clean
 
 ## run: install medcard into .venv and serve it on the embedded PostgreSQL (http://127.0.0.1:8000/fhir/R4)
 run: $(VENV)/.installed
 	$(BIN)/medcard serve
+
+## demo: install medcard, generate a demo city of 300 children, load it and serve it
+demo: $(VENV)/.installed
+	$(BIN)/medcard demo
 
 ## install: create .venv with medcard and its development tools
 install: $(VENV)/.installed
@@ -32,6 +36,9 @@ check: lint test
 ## bench: the benchmarks (figures go to docs/performance.md; bench_bulk takes about an hour)
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_pediatrics.py
+	$(BIN)/python bench/bench_synth.py
+	$(BIN)/python bench/bench_worklist.py
 	$(BIN)/python bench/bench_bulk.py
 
 clean:

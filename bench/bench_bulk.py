@@ -1,7 +1,7 @@
 """Benchmark: bulk import, chart summary at two database sizes, fuzzy patient search, bulk export.
 
 Everything runs on a real PostgreSQL (embedded, in a temporary directory, or the one named by
-MEDCARD_BENCH_DATABASE_URL, which it empties) with synthetic records from ``bench/datagen.py``:
+MEDCARD_BENCH_DATABASE_URL, which it empties) with synthetic records from ``medcard.synth`` (aged 0-17):
 
 1. a small city (full-history children, the oldest 15) is generated, imported, and the import
    rate compared with PostgreSQL's own COPY of the same JSON lines into a bare table;
@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -42,13 +43,17 @@ from urllib.parse import quote, urlencode
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import datagen
+from benchauth import backend_token
 from medcard.core import migrate
 from medcard.core.db import Database
 from medcard.core.embedded import embedded_database
 from medcard.fhir.bulk.export import ExportRequest, export
 from medcard.fhir.bulk.importer import Importer
 from medcard.fhir.operations.summary import sections
+from medcard.synth import CitySize, write_ndjson
+
+BENCH_TODAY = date(2026, 11, 25)  # the city's "today": the same city in every run
+CLINICS = 8
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -128,8 +133,11 @@ def server(url: str, port: int, workers: int = 1) -> Iterator[http.client.HTTPCo
         proc.wait(timeout=30)
 
 
+AUTH: dict[str, str] = {}  # the backend token, set once the schema is in place
+
+
 def get(conn: http.client.HTTPConnection, path: str) -> bytes:
-    conn.request("GET", path, headers={"Accept": "application/fhir+json"})
+    conn.request("GET", path, headers={"Accept": "application/fhir+json", **AUTH})
     response = conn.getresponse()
     body = response.read()
     if response.status != 200:
@@ -285,13 +293,14 @@ def export_figures(url: str, out: Path) -> tuple[float, float, int]:
 
 def run(url: str, args: argparse.Namespace, work: Path) -> None:
     migrate.upgrade(url)
+    AUTH["Authorization"] = f"Bearer {backend_token(url)}"
     with psycopg.connect(url) as conn:
         version = conn.execute("SHOW server_version").fetchone()
     jobs = args.jobs or os.cpu_count() or 1
     print(f"machine: {machine()}; PostgreSQL {version[0] if version else '?'}; import jobs {jobs}")
 
     small = work / "small"
-    datagen.generate(small, children=args.small_children, demographic=0, seed=1, years=15)
+    write_ndjson(small, 1, CitySize(args.small_children, CLINICS), BENCH_TODAY)
     lines = count_lines(small)
     print(f"1. small city: {args.small_children} full-history children, {lines} resources")
     copy_rate = copy_baseline(url, small)
@@ -306,7 +315,7 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
     at_small = summary_figures(url, args.port, patient, args.repeat)
 
     large = work / "large"
-    datagen.generate(large, children=args.large_children, demographic=args.demographic, seed=2, years=17)
+    write_ndjson(large, 2, CitySize(args.large_children, CLINICS, args.demographic), BENCH_TODAY)
     big_lines = count_lines(large)
     print(f"3. large city: {args.large_children} more full-history children and {args.demographic} "
           f"demographic-only patients, {big_lines} resources")

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchauth import backend_token
 from medcard.core import jsonutil, migrate
 from medcard.core.embedded import embedded_database
 
@@ -247,6 +249,7 @@ def machine() -> str:
 
 def run(url: str, args: argparse.Namespace) -> None:
     migrate.upgrade(url)
+    HEADERS["Authorization"] = f"Bearer {backend_token(url)}"
     with psycopg.connect(url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     print(f"machine: {machine()}; PostgreSQL {row[0] if row else '?'}")

@@ -210,6 +210,32 @@ def db_upgrade() -> None:
     typer.echo(f"schema: {before or 'empty'} -> {after}" if before != after else f"schema is current ({after})")
 
 
+@db_app.command("rebuild-derived")
+def db_rebuild_derived() -> None:
+    """Recompute the derived tables (the vaccination worklist) of every patient: after an interrupted import,
+    or a change of the vaccination calendar's data."""
+    import asyncio
+
+    import psycopg
+
+    from medcard.fhir import derived
+
+    settings = get_settings()
+    _setup_logging(settings)
+
+    async def rebuild(url: str) -> int:
+        done = 0
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            for d in derived.registry():
+                done = max(done, await d.rebuild(conn))
+                await conn.commit()
+        return done
+
+    with database(settings) as url:
+        _schema_ready(settings, url)
+        typer.echo(f"derived tables recomputed for {asyncio.run(rebuild(url))} patients")
+
+
 @db_app.command("status")
 def db_status() -> None:
     """Show the schema revision of the database and the one this medcard needs."""

@@ -387,3 +387,32 @@ def test_requests_without_a_live_token_are_refused(anonymous: httpx.Client, http
     assert anonymous.get("/Patient", headers=bearer(token)).status_code == 200
     run_db(database_url, revoke)
     assert anonymous.get("/Patient", headers=bearer(token)).status_code == 401
+
+
+def test_a_15_year_old_does_not_see_drug_addiction_matters_until_16(http: httpx.Client, database_url: str) -> None:
+    today = today_moscow()
+    child = created_id(post(http, "/Patient", {
+        "resourceType": "Patient", "birthDate": birth_date_for("15", today).isoformat(),
+        "identifier": [{"system": system_uri("enp"), "value": valid_enp(96)}]}))
+
+    def condition(code: str) -> str:
+        return created_id(post(http, "/Condition", {
+            "resourceType": "Condition", "subject": {"reference": f"Patient/{child}"},
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]}}))
+
+    asthma, opioids = condition("J45.0"), condition("F11.2")
+    teen = bearer(person_token(database_url, create_account(database_url, "family", "teen15@example.ru",
+                                                            patient_id=child, level="full")))
+    assert http.get(f"/Condition/{asthma}", headers=teen).status_code == 200
+    assert http.get(f"/Condition/{opioids}", headers=teen).status_code == 404
+    found = body(http.get("/Condition", params={"patient": child}, headers=teen))
+    assert ids_in(found, "Condition") == {asthma}
+    # the parent of a 15-year-old still reads both (representatives read until 18)
+    parent = create_account(database_url, "family", "parent15@example.ru")
+
+    async def link(conn: psycopg.AsyncConnection[Any]) -> None:
+        await accounts.link(conn, Requester("system", "test"), parent, child, "parent", "свидетельство II-МЮ 1")
+
+    run_db(database_url, link)
+    both = body(http.get("/Condition", params={"patient": child}, headers=bearer(person_token(database_url, parent))))
+    assert ids_in(both, "Condition") == {asthma, opioids}

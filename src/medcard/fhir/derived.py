@@ -29,6 +29,7 @@ class Derived:
     name: str
     resource_types: frozenset[str]
     refresh: Refresh
+    rebuild: Callable[[AsyncConnection], Awaitable[int]]  # every patient (repair, backfill); returns how many
 
 
 @cache
@@ -44,6 +45,14 @@ class Pending:
     """The patients each derived table must recompute after a flush."""
 
     patients: dict[str, set[str]] = field(default_factory=dict)  # derived name -> patient ids
+
+    def merge(self, other: Pending | None) -> None:
+        """Add another flush's patients (a bulk import refreshes once, at its end)."""
+        for name, ids in (other.patients if other else {}).items():
+            self.patients.setdefault(name, set()).update(ids)
+
+    def count(self) -> int:
+        return len(set().union(*self.patients.values())) if self.patients else 0
 
 
 async def before(conn: AsyncConnection, writes: Sequence[Write]) -> Pending | None:

@@ -315,6 +315,9 @@ class WriteBatch:
     # Asked before every create, update and delete, with the patients whose records the write
     # touches (before and after); raises to refuse. None: the caller is trusted (bulk import).
     guard: WriteGuard | None = None
+    # Bulk import: collect the patients whose derived tables need recomputing instead of recomputing
+    # them at every flush (the importer does it once per patient at its end).
+    defer_derived: derived.Pending | None = None
     _pending: list[_Write] = field(default_factory=list)
     # (type, id) -> exists, for resources this batch creates or deletes before the flush
     _local: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -492,7 +495,10 @@ class WriteBatch:
                             await copy.write_row(row)
         except psycopg.errors.UniqueViolation:
             raise Conflict("a resource with this id was created at the same time by another request") from None
-        await derived.after(self.conn, watched)
+        if self.defer_derived is not None:
+            self.defer_derived.merge(watched)
+        else:
+            await derived.after(self.conn, watched)
 
 
 COPY_THRESHOLD = 100  # rows; from here on COPY is cheaper than a multi-row INSERT

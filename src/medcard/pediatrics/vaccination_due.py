@@ -220,7 +220,7 @@ async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = N
         done, after = done + len(ids), ids[-1]
 
 
-DERIVED = Derived("vaccination_due", WATCHED, refresh)
+DERIVED = Derived("vaccination_due", WATCHED, refresh, lambda conn: rebuild(conn))
 
 
 # --- The worklist -------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -75,16 +77,85 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
     from medcard.cli import serve
     from medcard.config import get_settings
 
+    # A laptop demo over plain HTTP: cookies without Secure, and no second factor for the demo doctor,
+    # unless the user configured otherwise. Never for a real installation.
+    os.environ.setdefault("MEDCARD_SECURE_COOKIES", "false")
+    os.environ.setdefault("MEDCARD_SECOND_FACTOR_ROLES", "")
+    get_settings.cache_clear()
     with tempfile.TemporaryDirectory(prefix="medcard-demo-") as folder:
         generate(Path(folder), seed, children, clinics, 0, None)
         code = _load([Path(folder)])
         if code not in (0, 2):
             return code
         examples = _examples(Path(folder))
+        clinic = _clinic_of(Path(folder), examples[0][0]) if examples else None
     settings = get_settings()
-    base = f"http://{settings.host}:{port or settings.port}/fhir/R4"
-    _log(f"demo city loaded: {children} children. Open {base}/metadata, or for example:")
+    password = secrets.token_urlsafe(9)  # new at every demo start, printed below
+    token = _demo_access(clinic, examples[0][0] if examples else None, password)
+    root = f"http://{settings.host}:{port or settings.port}"
+    base = f"{root}/fhir/R4"
+    _log(f"demo city loaded: {children} children.")
+    _log(f"  a backend token for 12 hours: export TOKEN={token}")
     for pid, name in examples:
-        _log(f"  {name}: {base}/Patient/{pid}/$everything  ({base}/Patient/{pid}/$summary)")
+        _log(f"  {name}:")
+        _log(f'    curl -H "Authorization: Bearer $TOKEN" {base}/Patient/{pid}/\\$summary')
+    _log(f"  sign in at {root}/auth/login as {DEMO_DOCTOR} (district pediatrician) or {DEMO_PARENT} (a parent); "
+         f"password {password}")
     serve(host=None, port=port, workers=None)
     return 0
+
+
+DEMO_CLIENT = "demo"
+DEMO_DOCTOR = "doctor"
+DEMO_PARENT = "parent@example.ru"
+
+
+def _clinic_of(folder: Path, patient_id: str) -> str | None:
+    with (folder / "Patient.ndjson").open("rb") as lines:
+        for line in lines:
+            patient = orjson.loads(line)
+            if patient["id"] == patient_id:
+                ref = (patient.get("managingOrganization") or {}).get("reference", "")
+                return ref.removeprefix("Organization/") or None
+    return None
+
+
+def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
+    """The demo's backend client and token, a district pediatrician and a parent (made once per store)."""
+    import asyncio
+
+    import psycopg
+
+    from medcard.access import accounts, tokens
+    from medcard.access.requester import Requester
+    from medcard.cli import database
+    from medcard.config import get_settings
+    from medcard.core.errors import NotFound
+
+    async def work(url: str) -> str:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            try:
+                client_id = (await tokens.client_named(conn, DEMO_CLIENT)).client_id
+            except NotFound:
+                client_id, _ = await tokens.register_client(conn, DEMO_CLIENT, "backend", "system/*.*",
+                                                            jwks={"keys": []})
+            issued = await tokens.issue(conn, client_id, "system/*.*", 12 * 60)
+            doctor = await accounts.by_username(conn, DEMO_DOCTOR)
+            if clinic and doctor is None:
+                await accounts.create(conn, kind="staff", username=DEMO_DOCTOR, display_name="Демо-педиатр",
+                                      password=password, roles=[("pediatrician", clinic)])
+            elif doctor is not None:
+                await accounts.set_password(conn, doctor.id, password)
+            parent = await accounts.by_username(conn, DEMO_PARENT)
+            if child and parent is None:
+                parent_id = await accounts.create(conn, kind="family", username=DEMO_PARENT,
+                                                  display_name="Демо-родитель", password=password)
+                await accounts.link(conn, Requester("system", "medcard demo"), parent_id, child, "parent",
+                                    "демонстрационные данные")
+            elif parent is not None:
+                await accounts.set_password(conn, parent.id, password)
+            await conn.commit()
+            return issued.access_token
+
+    with database(get_settings()) as url:
+        return asyncio.run(work(url))

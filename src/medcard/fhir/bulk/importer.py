@@ -32,7 +32,7 @@ from psycopg import AsyncConnection
 from medcard.core.db import Database
 from medcard.core.errors import MedcardError
 from medcard.core.time import utcnow
-from medcard.fhir import store
+from medcard.fhir import derived, store
 from medcard.fhir.bulk.sources import Item, Problem, input_files, parse_line, read
 from medcard.fhir.interactions import NOT_STORED
 from medcard.fhir.search.index import indexer
@@ -42,6 +42,7 @@ from medcard.fhir.validation import ReferenceSite, Validated, validate
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # resources per transaction
+DERIVED_CHUNK = 200  # patients whose derived rows are recomputed per transaction at the end
 MAX_PROBLEMS = 1000  # problems kept for the report (all are counted)
 ANALYZE_AFTER = 10_000  # resources written; beyond this the import refreshes the planner's statistics
 STORE_TABLES = ("resource", "resource_compartment", "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity",
@@ -195,6 +196,7 @@ class Importer:
         self._deferred: list[tuple[str, str]] = []  # written with conditional references still unresolved
         self._started = 0.0
         self._since = utcnow()
+        self._derived = derived.Pending()  # patients whose derived tables are recomputed at the end
 
     async def run(self, paths: list[Path]) -> ImportReport:
         self._started = time.perf_counter()
@@ -205,6 +207,7 @@ class Importer:
         try:
             await self._pipeline(self._chunks(files), pool)
             await self._resolve_deferred()
+            await self._refresh_derived()
             await self._analyze_tables()
             await self._find_dangling()
         except _Stop:
@@ -347,7 +350,7 @@ class Importer:
             return
         try:
             async with self.db.transaction() as conn:
-                counts = await _write_chunk(conn, [r.analysis for r in ready])
+                counts = await _write_chunk(conn, [r.analysis for r in ready], self._derived)
         except MedcardError as e:
             first = ready[0].outcome
             what = "this transaction" if atomic else f"the chunk of {len(ready)} resources starting here"
@@ -370,7 +373,7 @@ class Importer:
         self._refs = {ref: target for ref, target in self._refs.items() if target is not None}
         for start in range(0, len(deferred), self.chunk_size):
             async with self.db.transaction() as conn:
-                batch = WriteBatch(conn, check_references=False)
+                batch = WriteBatch(conn, check_references=False, defer_derived=self._derived)
                 for rtype, rid in deferred[start:start + self.chunk_size]:
                     await self._resolve_one(conn, batch, rtype, rid)
                 await batch.flush()
@@ -390,6 +393,20 @@ class Importer:
                 return
         await batch.rewrite(self._resolve(resource, checked), stored.version_id, checked)
         self.report.resolved_later += 1
+
+    async def _refresh_derived(self) -> None:
+        """Recompute the derived tables (the vaccination worklist) once for each patient the import touched.
+
+        Done at the end rather than at every chunk: a child's record arrives spread over many chunks
+        (one file per type), and recomputing costs milliseconds per child. An import interrupted before
+        this point leaves those rows stale until ``medcard db rebuild-derived``.
+        """
+        pending, self._derived = self._derived, derived.Pending()
+        for d in derived.registry():
+            ids = sorted(pending.patients.get(d.name, ()))
+            for start in range(0, len(ids), DERIVED_CHUNK):
+                async with self.db.transaction() as conn:
+                    await d.refresh(conn, ids[start:start + DERIVED_CHUNK])
 
     async def _analyze_tables(self) -> None:
         """After a large load, refresh the planner's statistics now rather than whenever autovacuum does:
@@ -449,9 +466,10 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     return node
 
 
-async def _write_chunk(conn: AsyncConnection, analyses: list[Analysis]) -> dict[str, int]:
-    """Upsert analysed resources in one transaction."""
-    batch = WriteBatch(conn, check_references=False)
+async def _write_chunk(conn: AsyncConnection, analyses: list[Analysis],
+                       pending: derived.Pending | None = None) -> dict[str, int]:
+    """Upsert analysed resources in one transaction (derived tables left to the end when ``pending`` is given)."""
+    batch = WriteBatch(conn, check_references=False, defer_derived=pending)
     current = await batch.lock_many([(a.rtype, a.rid) for a in analyses])
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for a in analyses:
