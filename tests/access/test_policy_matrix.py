@@ -60,6 +60,11 @@ EXPECTED: dict[str, dict[str, frozenset[str]]] = {
     "archivist of the child's clinic": {},
     "administrator of the child's clinic": {},
     "pediatrician of another clinic": {},
+    "nurse of another clinic": {},
+    "registrar of another clinic": {},
+    "archivist of another clinic": {},
+    "administrator of another clinic": {},
+    "city administrator": {},  # the audit log of the city, never records
     "specialist of another clinic with a referral": everywhere("read", "search", "include", "write"),
     "specialist of another clinic without a referral": {},
     "pediatrician of another clinic breaking the glass": everywhere(*ACTIONS),
@@ -104,7 +109,8 @@ def build(http: httpx.Client, url: str, case: str) -> World:
     other = created_id(post(http, "/Organization", {"resourceType": "Organization", "name": "ДГП № 2"}))
     practitioners = {name: created_id(post(http, "/Practitioner", {"resourceType": "Practitioner",
                                                                    "name": [{"family": name}]}))
-                     for name in ("ped", "nurse", "reg", "arch", "admin", "ped2", "spec", "spec2")}
+                     for name in ("ped", "nurse", "reg", "arch", "admin", "ped2", "spec", "spec2", "nurse2", "reg2",
+                                  "arch2", "admin2", "city")}
     patient: dict[str, Any] = {
         "resourceType": "Patient", "birthDate": birth_date_for(case, today).isoformat(), "gender": "female",
         "name": [{"family": "Иванова", "given": ["Мария"]}],
@@ -128,6 +134,11 @@ def build(http: httpx.Client, url: str, case: str) -> World:
         "archivist of the child's clinic": ("arch", [("archivist", clinic)]),
         "administrator of the child's clinic": ("admin", [("clinic-admin", clinic)]),
         "pediatrician of another clinic": ("ped2", [("pediatrician", other)]),
+        "nurse of another clinic": ("nurse2", [("nurse", other)]),
+        "registrar of another clinic": ("reg2", [("registrar", other)]),
+        "archivist of another clinic": ("arch2", [("archivist", other)]),
+        "administrator of another clinic": ("admin2", [("clinic-admin", other)]),
+        "city administrator": ("city", [("city-admin", "")]),
         "specialist of another clinic with a referral": ("spec", [("specialist", other)]),
         "specialist of another clinic without a referral": ("spec2", [("specialist", other)]),
     }
