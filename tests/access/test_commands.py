@@ -75,3 +75,31 @@ def test_a_revoked_client_loses_its_tokens(tmp_path: Path, database_url: str, se
     assert body(http.get("/Observation", headers=patients_only)).get("entry") is None
     assert medcard(tmp_path, database_url, "client", "revoke", "nightly").returncode == 0
     assert http.get("/Patient", headers=reader).status_code == 401
+
+
+def test_a_registrar_approves_a_familys_request(tmp_path: Path, database_url: str, server: ServerThread,
+                                                http: httpx.Client) -> None:
+    import asyncio
+
+    import psycopg
+
+    from medcard.access import accounts
+
+    child = created_id(post(http, "/Patient", {"resourceType": "Patient", "birthDate": "2021-02-02"}))
+    father = medcard(tmp_path, database_url, "user", "create", "father@example.ru", "--kind", "family",
+                     "--no-password").stdout.strip()
+
+    async def ask() -> str:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            link_id = await accounts.request_link(conn, father, child, "parent", "прошу связать с сыном")
+            await conn.commit()
+            return link_id
+
+    link_id = asyncio.run(ask())
+    assert "\trequested\t" in medcard(tmp_path, database_url, "link", "list", "--user", "father@example.ru").stdout
+    approved = medcard(tmp_path, database_url, "link", "approve", link_id, "--document", "свидетельство III-МЮ 777777")
+    assert approved.returncode == 0, approved.stderr
+    listed = medcard(tmp_path, database_url, "link", "list", "--user", "father@example.ru").stdout
+    assert f"{link_id}\tfather@example.ru\t{child}\tparent\tactive\tсвидетельство III-МЮ 777777" in listed
+    again = medcard(tmp_path, database_url, "link", "approve", link_id, "--document", "x")
+    assert again.returncode == 1  # only a pending request can be approved

@@ -3,7 +3,7 @@
     medcard user create USERNAME --kind staff --name "Иванова Анна Петровна" --role pediatrician:ORG_ID
     medcard user list | disable USERNAME | enable USERNAME | reset-totp USERNAME | verify USERNAME --document ...
     medcard link create --user USERNAME --patient PATIENT_ID --relationship parent --document "..."
-    medcard link list [--patient ID] [--user USERNAME] | revoke LINK_ID
+    medcard link list [--patient ID] [--user USERNAME] | approve LINK_ID --document ... | revoke LINK_ID
     medcard client register NAME --kind backend --scope "system/*.read" [--jwks FILE] [--redirect-uri URI]
     medcard client revoke NAME
     medcard token --client NAME [--scope ...] [--minutes N]
@@ -189,6 +189,19 @@ def link_create(
         return await accounts.link(conn, OPERATOR, (await _account(conn, user)).id, patient, relationship, document)
 
     typer.echo(_run(work))
+
+
+@link_app.command("approve")
+def link_approve(
+    link_id: str,
+    document: Annotated[str, typer.Option(help="The document checked (e.g. birth certificate series and number).")],
+) -> None:
+    """Approve a family's request to be linked to a child, after checking the documents."""
+    async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+        await accounts.approve_link(conn, OPERATOR, link_id, document)
+
+    _run(work)
+    typer.echo(f"{link_id}: active")
 
 
 @link_app.command("list")
