@@ -105,7 +105,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     """The test server's settings: its own data directory (bulk files), the test database."""
     home = tmp_path_factory.mktemp("server-home")
     return Settings(home=home, database_url=database_url, db_pool_min=2, db_pool_max=8,
-                    max_body_bytes=16 * 1024 * 1024, import_dir=home / "imports")
+                    max_body_bytes=16 * 1024 * 1024, import_dir=home / "imports",
+                    token_cache_seconds=0)  # revocations in tests take effect at once
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="Key for encrypting second-factor secrets and "
                                    "signing; unset: a random key kept in MEDCARD_HOME/secret.key.")
     token_minutes: int = Field(default=60, ge=1, description="Lifetime of API access tokens.")
+    token_cache_seconds: float = Field(default=5.0, ge=0, description="How long a server process trusts a token "
+                                       "it has looked up (revoking a token, a client or an account takes effect "
+                                       "within this time); 0 looks every token up on every request.")
     session_idle_minutes: int = Field(default=30, ge=1, description="A session ends after this much inactivity.")
     session_max_hours: int = Field(default=12, ge=1, description="A session ends this long after sign-in.")
     second_factor_roles: str = Field(

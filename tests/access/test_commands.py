@@ -103,3 +103,26 @@ def test_a_registrar_approves_a_familys_request(tmp_path: Path, database_url: st
     assert f"{link_id}\tfather@example.ru\t{child}\tparent\tactive\tсвидетельство III-МЮ 777777" in listed
     again = medcard(tmp_path, database_url, "link", "approve", link_id, "--document", "x")
     assert again.returncode == 1  # only a pending request can be approved
+
+
+def test_a_token_cache_trusts_a_token_for_its_ttl_only(database_url: str) -> None:
+    import asyncio
+
+    import psycopg
+
+    from helpers import system_token
+    from medcard.access import tokens
+    from medcard.fhir.api.access import TokenCache
+
+    token = system_token(database_url)
+
+    async def check() -> tuple[bool, bool, bool]:
+        cache = TokenCache()
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            first = await cache.get(conn, token, 60) is not None
+            await tokens.revoke(conn, token)
+            cached = await cache.get(conn, token, 60) is not None  # within the TTL: still trusted
+            uncached = await cache.get(conn, token, 0) is not None  # no cache: refused at once
+            return first, cached, uncached
+
+    assert asyncio.run(check()) == (True, True, False)

@@ -115,7 +115,7 @@ class Gate:
         self.entries.append(AuditEntry(self.requester, subtype, outcome, patient, entity, query, detail))
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write the entries gathered so far, in the caller's transaction."""
+        """Write the entries gathered so far, in the caller's transaction (see ``audit.record``)."""
         entries, self.entries = self.entries, []
         await audit.record(conn, entries)
 

@@ -2,6 +2,12 @@
 
 Pooled connections are in autocommit mode: a read that is one statement costs one round trip,
 and every write runs inside an explicit :meth:`Database.transaction`.
+
+Durability: transactions commit durably (``synchronous_commit = on``, the WAL flushed to disk
+before the commit returns). Statements on autocommit connections are reads and the audit rows of
+reads; they commit without waiting for the disk (``synchronous_commit = off`` on the session),
+which makes recording a read about 0.3 ms cheaper. Only a crash of PostgreSQL itself within a
+fraction of a second could lose such a row; an error writing it still fails the read.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ log = logging.getLogger(__name__)
 async def _configure(conn: AsyncConnection) -> None:
     await conn.execute("SET application_name = 'medcard'")
     await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.execute("SET synchronous_commit = off")  # autocommit statements; transactions turn it on
 
 
 class Database:
@@ -41,6 +48,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction: committed when the block ends, rolled back on error."""
         async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = on")
             yield conn
 
     @asynccontextmanager

@@ -8,8 +8,11 @@ same transaction for writes; for a failed request, its refusals are written afte
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from urllib.parse import unquote
 
 from psycopg import AsyncConnection
@@ -18,6 +21,7 @@ from starlette.requests import Request
 from medcard.access.authn import BREAK_GLASS_HEADER, requester_for_token
 from medcard.access.gate import Gate
 from medcard.access.requester import Requester
+from medcard.config import Settings
 from medcard.core.db import Database
 from medcard.core.errors import Forbidden, MedcardError, NotAuthenticated
 
@@ -35,7 +39,10 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Requester:
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("this request needs an access token (Authorization: Bearer ...)", headers=CHALLENGE)
     source = request.client.host if request.client else None
-    requester = await requester_for_token(conn, token.strip(), source=source)
+    settings: Settings = request.app.state.settings
+    requester = await _token_cache.get(conn, token.strip(), settings.token_cache_seconds)
+    if requester is not None and source is not None:
+        requester = replace(requester, source=source)
     if requester is None:
         raise NotAuthenticated("the access token is unknown, expired or revoked",
                                headers={"WWW-Authenticate": 'Bearer realm="medcard", error="invalid_token"'})
@@ -47,6 +54,40 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Requester:
         requester = requester.with_break_glass(reason[:MAX_REASON])
     request.state.requester = requester
     return requester
+
+
+class TokenCache:
+    """Requesters of recently seen tokens, per server process, for ``token_cache_seconds``.
+
+    Keyed by the token's SHA-256; bounded (the oldest half is dropped when full), so invented
+    tokens cannot grow it. A revoked token, client or account stops working within the TTL.
+    """
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, tuple[float, Requester]] = {}
+
+    async def get(self, conn: AsyncConnection, token: str, ttl: float) -> Requester | None:
+        if ttl <= 0:
+            return await requester_for_token(conn, token)
+        key = hashlib.sha256(token.encode()).digest()
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        requester = await requester_for_token(conn, token)
+        if requester is not None:
+            if len(self._entries) >= self.MAX:
+                for old in list(self._entries)[: self.MAX // 2]:
+                    del self._entries[old]
+            self._entries[key] = (now + ttl, requester)
+        else:
+            self._entries.pop(key, None)
+        return requester
+
+
+_token_cache = TokenCache()
 
 
 @asynccontextmanager
