@@ -427,3 +427,51 @@ def test_a_15_year_old_does_not_see_drug_addiction_matters_until_16(http: httpx.
     run_db(database_url, link)
     both = body(http.get("/Condition", params={"patient": child}, headers=bearer(person_token(database_url, parent))))
     assert ids_in(both, "Condition") == {asthma, opioids}
+
+
+def test_a_binary_belongs_to_the_record_its_security_context_names(http: httpx.Client, database_url: str) -> None:
+    child = created_id(post(http, "/Patient", {"resourceType": "Patient", "birthDate": "2020-01-01"}))
+    document = created_id(post(http, "/DocumentReference", {
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{child}"},
+        "content": [{"attachment": {"title": "Справка", "url": "Binary/placeholder"}}]}))
+    data = "0KHQv9GA0LDQstC60LA="  # "Справка", base64
+    by_document = created_id(post(http, "/Binary", {"resourceType": "Binary", "contentType": "text/plain", "data": data,
+                                                    "securityContext": {"reference": f"DocumentReference/{document}"}}))
+    by_patient = created_id(post(http, "/Binary", {"resourceType": "Binary", "contentType": "text/plain", "data": data,
+                                                   "securityContext": {"reference": f"Patient/{child}"}}))
+    loose = created_id(post(http, "/Binary", {"resourceType": "Binary", "contentType": "text/plain", "data": data}))
+    parent = create_account(database_url, "family", "binary-parent@example.ru")
+    stranger = bearer(person_token(database_url, create_account(database_url, "family", "binary-x@example.ru")))
+
+    async def link(conn: psycopg.AsyncConnection[Any]) -> None:
+        await accounts.link(conn, Requester("system", "test"), parent, child, "parent", "свидетельство II-МЮ 2")
+
+    run_db(database_url, link)
+    mother = bearer(person_token(database_url, parent))
+    assert http.get(f"/Binary/{by_document}", headers=mother).status_code == 200
+    assert http.get(f"/Binary/{by_patient}", headers=mother).status_code == 200
+    assert http.get(f"/Binary/{by_document}", headers=stranger).status_code == 404
+    assert http.get(f"/Binary/{by_patient}", headers=stranger).status_code == 404
+    assert http.get(f"/Binary/{loose}", headers=mother).status_code == 403  # outside every record
+
+
+def test_a_15_year_olds_whole_record_leaves_out_drug_addiction_matters(http: httpx.Client, database_url: str) -> None:
+    child = created_id(post(http, "/Patient", {
+        "resourceType": "Patient", "birthDate": birth_date_for("15", today_moscow()).isoformat(),
+        "identifier": [{"system": system_uri("enp"), "value": valid_enp(95)}]}))
+    ids = {code: created_id(post(http, "/Condition", {
+        "resourceType": "Condition", "subject": {"reference": f"Patient/{child}"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]}}))
+        for code in ("J45.0", "F12.1")}
+    teen = bearer(person_token(database_url, create_account(database_url, "family", "teen-all@example.ru",
+                                                            patient_id=child, level="full")))
+    everything = body(http.get(f"/Patient/{child}/$everything", headers=teen))
+    assert ids_in(everything, "Condition") == {ids["J45.0"]}
+    paged = body(http.get(f"/Patient/{child}/$everything", params={"_count": "50"}, headers=teen))
+    assert ids_in(paged, "Condition") == {ids["J45.0"]}
+    summary = body(http.get(f"/Patient/{child}/$summary", headers=teen))
+    assert ids_in(summary, "Condition") == {ids["J45.0"]}
+    # the backend service sees the whole record
+    assert ids_in(body(http.get(f"/Patient/{child}/$everything")), "Condition") == set(ids.values())

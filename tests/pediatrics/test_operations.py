@@ -333,3 +333,32 @@ def test_worklist_pages_and_checks_its_parameters(http: httpx.Client) -> None:
     assert http.get(f"{org}/$vaccination-worklist", params={"date": "2026-1-1"}).status_code == 400
     assert http.get("Organization/none/$vaccination-worklist").status_code == 404
     assert http.get(f"{org}/$vaccination-worklist", params={"practitioner": "Patient/x"}).status_code == 400
+
+
+def test_the_worklist_is_for_the_clinics_own_staff_and_is_audited(http: httpx.Client, database_url: str) -> None:
+    from helpers import bearer, create_account, person_token
+
+    org, role = clinic(http)
+    other, _ = clinic(http)
+    late = record(http, patient("2026-08-01", org=org, role=role), lambda s: immunization(s, "2026-08-01", HEPB))
+    org_id, other_id = org.split("/")[1], other.split("/")[1]
+    own = bearer(person_token(database_url, create_account(database_url, "staff", "ped-own",
+                                                           roles=[("pediatrician", org_id)])))
+    foreign = bearer(person_token(database_url, create_account(database_url, "staff", "ped-other",
+                                                               roles=[("pediatrician", other_id)])))
+    parent = bearer(person_token(database_url, create_account(database_url, "family", "mum@example.ru")))
+    path = f"{org}/$vaccination-worklist"
+    listed = http.get(path, params={"date": "2026-10-01"}, headers=own)
+    assert listed.status_code == 200, listed.text
+    assert any(p.get("name") == "child" for p in body(listed)["parameter"])
+    assert http.get(f"{role}/$vaccination-worklist", params={"date": "2026-10-01"}, headers=own).status_code == 200
+    assert http.get(path, params={"date": "2026-10-01"}, headers=foreign).status_code == 403
+    assert http.get(path, params={"date": "2026-10-01"}, headers=parent).status_code == 403
+    # the list showed the child's data: one audit row for the child; the refusals are recorded too
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT outcome, patient_id, entity FROM audit_event WHERE entity LIKE %s",
+                            ("%vaccination-worklist",)).fetchall()
+    assert ("0", late, f"{org}/$vaccination-worklist") in rows
+    assert sum(1 for r in rows if r[0] == "4") == 2

@@ -18,6 +18,7 @@ by :meth:`flush_refusals` after the request's transaction was rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from psycopg import AsyncConnection
@@ -79,6 +80,15 @@ class Gate:
             if not decision:
                 raise Forbidden(f"{action} of {entity} is not allowed: {decision.reason}")
 
+    async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str], bool]:
+        """For operations that show a whole record ($everything, $summary): which stored resources
+        (JSON text) may be shown. Everything, except drug-addiction matters for a teenager's own
+        access before 16."""
+        self.rebind(conn)
+        if not await self.policy.hides_substance_use(patient_id):
+            return _show_all
+        return lambda content: not is_substance_use(jsonutil.loads(content))
+
     # searches --------------------------------------------------------------------------------
 
     async def prepare_search(self) -> None:
@@ -124,6 +134,10 @@ class Gate:
         refusals = [e for e in self.entries if e.outcome != OUTCOME_SUCCESS]
         self.entries = []
         await audit.record(conn, refusals)
+
+
+def _show_all(content: str) -> bool:
+    return True
 
 
 def _policy_action(action: str) -> str:

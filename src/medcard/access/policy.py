@@ -232,6 +232,16 @@ class Policy:
                     granted.add(patient.split("/", 1)[1])
         return granted
 
+    async def hides_substance_use(self, patient_id: str) -> bool:
+        """Whether drug-addiction matters of this record must be left out for the requester: a
+        teenager's own access, before the age of own access to them."""
+        r = self.requester
+        if r.kind != "family" or r.patient_id != patient_id:
+            return False
+        facts = await self.facts(patient_id)
+        return bool(facts and facts.birth_date and age_on(facts.birth_date, self.today)
+                    < age_rules(self.today).own_access_age_substance_use)
+
     async def _grantor_may_act(self, consent: dict[str, Any]) -> bool:
         """A grant by the patient holds; one by a representative lapses when representation ends (18,
         or full legal capacity earlier)."""

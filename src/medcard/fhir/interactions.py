@@ -143,8 +143,24 @@ def _searched_patient(pairs: list[tuple[str, str]]) -> str | None:
 
 async def check_access(ctx: Context, stored: Stored, action: str) -> None:
     """Ask the gate about a resource in hand (refused reads look like missing resources)."""
-    await ctx.gate.check(stored.patient_id, stored.resource_type, action,
+    patient = stored.patient_id
+    if patient is None and stored.resource_type == "Binary" and stored.content:
+        patient = await _binary_owner(ctx, stored.content)
+    await ctx.gate.check(patient, stored.resource_type, action,
                          entity=f"{stored.resource_type}/{stored.id}", content=stored.content)
+
+
+async def _binary_owner(ctx: Context, content: str) -> str | None:
+    """Whose record a Binary belongs to, by its ``securityContext`` (R4 keeps Binary out of records):
+    the Patient it names, or the patient of the resource it names (a DocumentReference, ...)."""
+    reference = (jsonutil.loads(content).get("securityContext") or {}).get("reference", "")
+    rtype, _, rid = str(reference).partition("/")
+    if not rid or "/" in rid:
+        return None
+    if rtype == "Patient":
+        return str(rid)
+    owner = await store.read_current(ctx.conn, rtype, rid)
+    return owner.patient_id if owner is not None else None
 
 
 # writes ----------------------------------------------------------------------

@@ -9,9 +9,11 @@ cursor, not by the record's size).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from urllib.parse import urlencode
+
+from psycopg import AsyncConnection
 
 from medcard.core.errors import BadRequest
 from medcard.fhir import bundles, paging, store
@@ -60,13 +62,22 @@ async def everything(call: OperationCall) -> Result:
     return Result(stream=_stream(call, pid, since, types))
 
 
+async def _shown(call: OperationCall, conn: AsyncConnection, pid: str) -> Callable[[str], bool]:
+    """What of the record the requester may see (all of it, but for a teenager's own access before 16)."""
+    if call.gate is None:
+        return lambda content: True
+    return await call.gate.content_filter(conn, pid)
+
+
 async def _page(call: OperationCall, pid: str, since: datetime | None, types: list[str] | None,
                 after: tuple[str, str] | None, count: int) -> Result:
     async with call.db.transaction() as conn:
+        shown = await _shown(call, conn, pid)
         rows = [s async for s in store.everything(conn, pid, types=types, since=since, after=after,
                                                   count=count + 1)]
+    # Paging follows the record as stored; what may not be shown is left out of the page.
     entries = [bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
-               for s in rows[:count]]
+               for s in rows[:count] if s.content is not None and shown(s.content)]
     keep = [(k, v) for k, v in call.params if k != "_cursor"]
     self_url = f"{call.base}/Patient/{pid}/$everything"
     links = [("self", self_url + ("?" + urlencode(call.params) if call.params else ""))]
@@ -86,7 +97,10 @@ async def _stream(call: OperationCall, pid: str, since: datetime | None,
     first = True
     # One statement, so one consistent snapshot of the record however long the stream takes.
     async with call.db.transaction() as conn:
+        shown = await _shown(call, conn, pid)
         async for s in store.everything(conn, pid, types=types, since=since):
+            if s.content is None or not shown(s.content):
+                continue
             text = bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
             yield (text if first else "," + text).encode()
             first = False

@@ -133,6 +133,9 @@ async def summary(call: OperationCall) -> Result:
     assert call.resource_id is not None
     async with call.db.connection() as conn:
         picked = await sections(conn, call.resource_id)
+        if call.gate is not None:
+            shown = await call.gate.content_filter(conn, call.resource_id)
+            picked = [row for row in picked if row[0] == "patient" or shown(row[3])]
         own = next((content for s, _, _, content in picked if s == "patient"), None)
         if own is None:
             await store.read(conn, "Patient", call.resource_id)  # 404 or 410, said properly
