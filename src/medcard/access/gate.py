@@ -97,7 +97,7 @@ class Gate:
     async def consider_search(self, patient_id: str, rtype: str, query: str | None) -> None:
         """A search of one child's record: when the policy refuses it, the refusal is audited (the
         search itself still runs, and shows nothing of that record)."""
-        decision = await self.policy.decide(patient_id, "*" if rtype == "*" else rtype, "search")
+        decision = await self.policy.decide(patient_id, rtype, "search")
         if not decision:
             self._audit(decision, "search", patient_id, rtype, query)
 
