@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from conftest import free_port
@@ -131,3 +132,19 @@ def test_db_status_reports_the_revision(tmp_path: Path, database_url: str) -> No
     assert out.returncode == 0
     head = sorted(p.name[:4] for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
     assert f"database: {head}; medcard {__version__} needs: {head}" in out.stdout
+
+
+def test_db_rebuild_derived_recomputes_the_worklist_table(tmp_path: Path, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO resource (resource_type, id, version_id, last_updated, patient_id, content) "
+                     "VALUES ('Patient', 'p-rebuild', 1, now(), 'p-rebuild', %s)",
+                     ('{"resourceType":"Patient","id":"p-rebuild","birthDate":"2026-01-01",'
+                      '"managingOrganization":{"reference":"Organization/o1"}}',))
+        assert conn.execute("SELECT count(*) FROM vaccination_due").fetchone() == (0,)  # written around the store
+    out = subprocess.run([*MEDCARD, "db", "rebuild-derived"], env=env_for(tmp_path, MEDCARD_DATABASE_URL=database_url),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "recomputed for 1 patients" in out.stdout
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT DISTINCT patient_id, holder FROM vaccination_due").fetchall()
+    assert rows == [("p-rebuild", "Organization/o1")]

@@ -225,10 +225,10 @@ def db_rebuild_derived() -> None:
 
     async def rebuild(url: str) -> int:
         done = 0
-        async with await psycopg.AsyncConnection.connect(url) as conn:
+        # autocommit: each chunk of patients is a transaction of its own (see vaccination_due.rebuild)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             for d in derived.registry():
                 done = max(done, await d.rebuild(conn))
-                await conn.commit()
         return done
 
     with database(settings) as url:

@@ -1,12 +1,16 @@
-"""Accounts: staff and families, passwords (Argon2), TOTP second factors, lock-out, links to children.
+"""Accounts: staff and families, passwords (Argon2), TOTP second factors, lock-out, links to children,
+families' self-registration with e-mail confirmation, and family accounts of an OpenID Connect provider.
 
-Every query on ``account``, ``staff_role`` and ``representation`` lives here. Functions run in the
-caller's transaction.
+Every query on ``account``, ``staff_role``, ``representation`` and ``email_verification`` lives here.
+Functions run in the caller's transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +30,8 @@ from medcard.core.time import utcnow
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 RELATIONSHIPS = ("parent", "guardian", "adoptive-parent")
 MIN_PASSWORD = 10
+EMAIL_CODE_HOURS = 24  # an e-mail confirmation code works this long, once
+EMAIL_CODE_DIGITS = 8
 
 
 @dataclass(frozen=True)
@@ -139,18 +145,23 @@ async def check_password(conn: AsyncConnection, settings: Settings, username: st
     """The account, when the password is right and the account usable; NotAuthenticated otherwise.
 
     Every failure says the same thing (no hint whether the username exists); repeated failures lock
-    the account for a while.
+    the account for a while. A self-registered family account whose e-mail address is not confirmed
+    yet is refused the same way.
     """
     now = utcnow()
     cur = await conn.execute(
-        "SELECT id, password_hash, status, locked_until FROM account WHERE username = %s FOR UPDATE",
+        "SELECT id, password_hash, status, locked_until, kind = 'family' AND level = 'standard' AND email IS NOT NULL "
+        "AND NOT email_verified FROM account WHERE username = %s FOR UPDATE",
         (_normalize(username),))
     row = await cur.fetchone()
     refused = NotAuthenticated("the username or the password is wrong, or the account is locked")
     if row is None:
         _hasher.hash(password)  # spend the same time as for a real account
         raise refused
-    account_id, stored, status, locked_until = row
+    account_id, stored, status, locked_until, unconfirmed = row
+    if unconfirmed:  # self-registered, its e-mail address not confirmed yet: unusable
+        _hasher.hash(password)
+        raise refused
     if status != "active" or (locked_until is not None and locked_until > now):
         raise refused
     try:
@@ -173,6 +184,147 @@ async def check_password(conn: AsyncConnection, settings: Settings, username: st
 
 def needs_second_factor(settings: Settings, account: Account) -> bool:
     return account.kind == "staff" and bool({r.role for r in account.roles} & settings.roles_needing_second_factor())
+
+
+# families registering themselves: e-mail confirmation codes -----------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What a registration did: ``created`` (a new account, or one whose code had lapsed, taken over),
+    ``resent`` (the same person asked again: a new code), or ``exists`` (the address is taken: no code;
+    the owner of the address is told instead). ``code`` is to be sent, never shown or logged."""
+
+    outcome: str
+    account_id: str | None = None
+    code: str | None = None
+
+
+def _code_hash(settings: Settings, account_id: str, code: str) -> bytes:
+    message = f"email-code:{account_id}:{code}".encode()
+    return hmac.new(settings.secret(), message, hashlib.sha256).digest()
+
+
+def _clean_code(code: str) -> str:
+    return "".join(c for c in code if c.isdigit())
+
+
+async def _new_email_code(conn: AsyncConnection, settings: Settings, account_id: str) -> str:
+    """A fresh single-use code for the account (any earlier one stops working)."""
+    code = f"{secrets.randbelow(10**EMAIL_CODE_DIGITS):0{EMAIL_CODE_DIGITS}d}"
+    await conn.execute(
+        "INSERT INTO email_verification (account_id, code_hash, expires_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (account_id) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, "
+        "failed_attempts = 0, created_at = now()",
+        (account_id, _code_hash(settings, account_id, code), utcnow() + timedelta(hours=EMAIL_CODE_HOURS)))
+    return code
+
+
+async def register_family(conn: AsyncConnection, settings: Settings, email: str, display_name: str,
+                          password: str) -> Registration:
+    """A self-registered *standard* family account, named by its e-mail address, unusable until the code
+    sent there is entered (:func:`confirm_email`).
+
+    An address already taken gets no new account and no code (whoever asks cannot take over an account
+    or learn that it exists: the caller answers the same way and tells the owner of the address). A
+    registration never confirmed may be made again once its code lapsed; the same person (the same
+    password) asking again before that gets a new code.
+    """
+    username = _normalize(email)
+    password_hash = hash_password(password)
+    cur = await conn.execute(
+        "SELECT a.id, a.kind = 'family' AND a.level = 'standard' AND a.email IS NOT NULL AND NOT a.email_verified, "
+        "a.password_hash, v.expires_at > now() FROM account a LEFT JOIN email_verification v ON v.account_id = a.id "
+        "WHERE a.username = %s FOR UPDATE OF a", (username,))
+    row = await cur.fetchone()
+    if row is None:
+        account_id = str(uuid.uuid4())
+        cur = await conn.execute(
+            "INSERT INTO account (id, kind, username, display_name, password_hash, level, email, email_verified) "
+            "VALUES (%s, 'family', %s, %s, %s, 'standard', %s, false) ON CONFLICT DO NOTHING RETURNING id",
+            (account_id, username, display_name, password_hash, username))
+        if await cur.fetchone() is None:
+            return Registration("exists")  # registered a moment ago by another request
+        return Registration("created", account_id, await _new_email_code(conn, settings, account_id))
+    account_id, unconfirmed, stored, code_live = str(row[0]), row[1], row[2], row[3]
+    if not unconfirmed:
+        return Registration("exists")
+    if not code_live:  # never confirmed, and its code lapsed: the address is free again
+        await conn.execute("UPDATE account SET display_name = %s, password_hash = %s, failed_logins = 0, "
+                           "locked_until = NULL WHERE id = %s", (display_name, password_hash, account_id))
+        return Registration("created", account_id, await _new_email_code(conn, settings, account_id))
+    try:
+        same_person = stored is not None and _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        same_person = False
+    if not same_person:
+        return Registration("exists")
+    await conn.execute("UPDATE account SET display_name = %s WHERE id = %s", (display_name, account_id))
+    return Registration("resent", account_id, await _new_email_code(conn, settings, account_id))
+
+
+async def confirm_email(conn: AsyncConnection, settings: Settings, email: str, code: str) -> bool:
+    """Whether the code confirms the address of the self-registered account named by it (and it did).
+
+    A code works once and for :data:`EMAIL_CODE_HOURS`; after ``login_attempts`` wrong codes it stops
+    working (register again for a new one).
+    """
+    cur = await conn.execute(
+        "SELECT a.id, v.code_hash, v.expires_at > now(), v.failed_attempts FROM account a "
+        "JOIN email_verification v ON v.account_id = a.id WHERE a.username = %s FOR UPDATE",
+        (_normalize(email),))
+    row = await cur.fetchone()
+    if row is None:
+        return False
+    account_id, stored, live, failed = str(row[0]), bytes(row[1]), row[2], row[3]
+    if not live:
+        await conn.execute("DELETE FROM email_verification WHERE account_id = %s", (account_id,))
+        return False
+    if not hmac.compare_digest(stored, _code_hash(settings, account_id, _clean_code(code))):
+        if failed + 1 >= settings.login_attempts:
+            await conn.execute("DELETE FROM email_verification WHERE account_id = %s", (account_id,))
+        else:
+            await conn.execute("UPDATE email_verification SET failed_attempts = failed_attempts + 1 "
+                               "WHERE account_id = %s", (account_id,))
+        return False
+    await conn.execute("DELETE FROM email_verification WHERE account_id = %s", (account_id,))
+    await conn.execute("UPDATE account SET email_verified = true WHERE id = %s", (account_id,))
+    return True
+
+
+# family accounts of an OpenID Connect provider -------------------------------------------------
+
+
+async def by_oidc_subject(conn: AsyncConnection, subject: str) -> Account | None:
+    """The account of a provider's user (``{issuer}|{sub}``)."""
+    cur = await conn.execute(f"{_SELECT} WHERE a.oidc_subject = %s GROUP BY a.id", (subject,))
+    row = await cur.fetchone()
+    return _account(row) if row else None
+
+
+async def create_oidc_family(conn: AsyncConnection, *, issuer: str, subject: str, email: str | None,
+                             display_name: str) -> Account:
+    """A *full* family account for a provider's user whose identity the provider verified.
+
+    Its username is the provider's verified e-mail address when there is one and no account has it as a
+    username yet (an existing account is never taken over by its e-mail address), else a generated name.
+    It has no password: the person signs in through the provider.
+    """
+    for username in ([_normalize(email)] if email else []) + [f"oidc-{secrets.token_hex(8)}"]:
+        account_id = str(uuid.uuid4())
+        cur = await conn.execute(
+            "INSERT INTO account (id, kind, username, display_name, level, verified_at, verification_document, "
+            "email, email_verified, oidc_subject) VALUES (%s, 'family', %s, %s, 'full', now(), %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            (account_id, username, display_name, f"OIDC: {issuer}", email, email is not None, subject))
+        if await cur.fetchone() is not None:
+            account = await get(conn, account_id)
+            assert account is not None
+            return account
+        existing = await by_oidc_subject(conn, subject)  # created a moment ago by another request
+        if existing is not None:
+            return existing
+    raise Conflict("could not choose a username for the new account")
 
 
 # TOTP ----------------------------------------------------------------------------------------

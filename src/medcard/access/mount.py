@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from medcard.access import oauth, oidc, web
+from medcard.access import oauth, oidc, register, web
 from medcard.access.hardening import Hardening
+from medcard.access.mailer import OutboxMailer
 from medcard.config import Settings
 
 
@@ -14,10 +15,15 @@ def mount_access(app: FastAPI, settings: Settings) -> None:
 
     The discovery document under the FHIR base must be matched before the FHIR router's
     ``/{rtype}/{rid}``, so its router is moved to the front of the route list.
+
+    Mail to families goes through ``app.state.mailer``: by default it is written to
+    ``MEDCARD_HOME/outbox/``; a deployment plugs in a real mailer by replacing it.
     """
     app.include_router(oauth.fhir_router)
     app.router.routes.insert(0, app.router.routes.pop())
     app.include_router(oauth.router)
     app.include_router(web.router)
     app.include_router(oidc.router)
+    app.include_router(register.router)
+    app.state.mailer = OutboxMailer(settings.home / "outbox")
     app.add_middleware(Hardening, settings=settings)

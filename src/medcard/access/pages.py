@@ -50,6 +50,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "error_title": "Ошибка",
         "bad_client": "Приложение не зарегистрировано или указан неверный адрес возврата.",
         "oidc_failed": "Вход через внешнего провайдера не удался. Попробуйте ещё раз.",
+        "oidc_off": "Вход через внешнего провайдера не настроен.",
+        "register_link": "Зарегистрироваться",
+        "register_title": "Регистрация",
+        "register": "Зарегистрироваться",
+        "email": "Адрес электронной почты",
+        "display_name": "Имя и фамилия",
+        "password_again": "Пароль ещё раз",
+        "register_hint": "Пароль — не короче 10 символов. На адрес придёт письмо с кодом подтверждения; "
+                         "войти можно после того, как вы введёте код.",
+        "bad_email": "Укажите правильный адрес электронной почты.",
+        "bad_name": "Укажите имя (не длиннее 200 символов).",
+        "short_password": "Пароль должен быть не короче 10 символов.",
+        "password_mismatch": "Пароли не совпадают.",
+        "mail_failed": "Не удалось отправить письмо. Попробуйте позже.",
+        "verify_title": "Подтверждение адреса",
+        "verify_hint": "Если этот адрес ещё не зарегистрирован, на него отправлено письмо с кодом. "
+                       "Введите код: он действует 24 часа и подходит один раз.",
+        "bad_email_code": "Код не подошёл или устарел. После нескольких неверных попыток код перестаёт действовать: "
+                          "тогда зарегистрируйтесь снова с тем же паролем, чтобы получить новый.",
+        "email_verified": "Адрес подтверждён. Теперь можно войти.",
+        "mail_code_subject": "Код подтверждения medcard",
+        "mail_code_body": "Здравствуйте, {name}!\n\nВаш код подтверждения адреса в medcard: {code}\n\n"
+                          "Введите его на странице {url}. Код действует 24 часа и подходит один раз.\n"
+                          "Если вы не регистрировались в medcard, просто удалите это письмо.\n",
+        "mail_exists_subject": "Регистрация в medcard",
+        "mail_exists_body": "Здравствуйте!\n\nКто-то (возможно, вы) пытался зарегистрироваться в medcard с этим "
+                            "адресом, но он уже занят учётной записью или ждёт подтверждения.\n\n"
+                            "Если это были вы, войдите на странице {url} или введите код из прежнего письма. "
+                            "Если нет, просто удалите это письмо: вашей учётной записи ничего не угрожает.\n",
         "back": "На страницу входа",
         "scope_read": "чтение",
         "scope_write": "изменение",
@@ -91,6 +120,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "error_title": "Error",
         "bad_client": "The app is not registered, or its return address is wrong.",
         "oidc_failed": "Signing in through the external provider failed. Try again.",
+        "oidc_off": "Signing in through an external provider is not set up.",
+        "register_link": "Create an account",
+        "register_title": "Create an account",
+        "register": "Register",
+        "email": "E-mail address",
+        "display_name": "Your name",
+        "password_again": "Password again",
+        "register_hint": "The password needs at least 10 characters. A code will be sent to the address; you can "
+                         "sign in once you have entered it.",
+        "bad_email": "Enter a valid e-mail address.",
+        "bad_name": "Enter your name (at most 200 characters).",
+        "short_password": "The password needs at least 10 characters.",
+        "password_mismatch": "The passwords differ.",
+        "mail_failed": "The message could not be sent. Try again later.",
+        "verify_title": "Confirm your address",
+        "verify_hint": "If this address is not registered yet, a message with a code was sent to it. "
+                       "Enter the code: it works once, for 24 hours.",
+        "bad_email_code": "The code did not match or has expired. After several wrong tries the code stops working: "
+                          "register again with the same password to get a new one.",
+        "email_verified": "Your address is confirmed. You can sign in now.",
+        "mail_code_subject": "Your medcard confirmation code",
+        "mail_code_body": "Hello {name},\n\nYour medcard address confirmation code: {code}\n\n"
+                          "Enter it at {url}. The code works once, for 24 hours.\n"
+                          "If you did not register with medcard, delete this message.\n",
+        "mail_exists_subject": "Registering with medcard",
+        "mail_exists_body": "Hello,\n\nSomeone (perhaps you) tried to register with medcard using this address, "
+                            "which already has an account or one awaiting confirmation.\n\n"
+                            "If it was you, sign in at {url}, or enter the code from the earlier message. "
+                            "If not, delete this message: your account is not affected.\n",
         "back": "To the sign-in page",
         "scope_read": "read",
         "scope_write": "change",

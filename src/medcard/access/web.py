@@ -75,14 +75,27 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-# CSRF of the sign-in form: a random value in a cookie, its keyed hash in the form ----------
+# CSRF of the forms before sign-in (sign-in, registration, e-mail confirmation): a random value in a
+# cookie, its keyed hash in the form ---------------------------------------------------------
 
 
 def _login_token(settings: Settings, nonce: str) -> str:
     return hmac.new(settings.secret(), b"login-csrf:" + nonce.encode(), hashlib.sha256).hexdigest()
 
 
-def _login_form_ok(request: Request, form: dict[str, str]) -> bool:
+def new_form_csrf(settings: Settings) -> tuple[str, str]:
+    """A (cookie value, form token) pair for a form shown before sign-in; see :func:`set_form_cookie`."""
+    nonce = secrets.token_urlsafe(24)
+    return nonce, _login_token(settings, nonce)
+
+
+def set_form_cookie(response: Response, settings: Settings, nonce: str) -> None:
+    response.set_cookie(sessions.login_cookie_name(settings), nonce, max_age=3600, path="/",
+                        secure=settings.secure_cookies, httponly=True, samesite="lax")
+
+
+def form_csrf_ok(request: Request, form: dict[str, str]) -> bool:
+    """Whether a form posted before sign-in carries the token matching the browser's cookie."""
     settings = _settings(request)
     nonce = request.cookies.get(sessions.login_cookie_name(settings))
     return bool(nonce) and sessions.tokens_match(form.get("csrf"), _login_token(settings, nonce or ""))
@@ -107,16 +120,15 @@ async def login_form(request: Request) -> Response:
 
 def _login_page(request: Request, lang: str, next_path: str, error: str | None = None, status: int = 200) -> Response:
     settings = _settings(request)
-    nonce = secrets.token_urlsafe(24)
+    nonce, csrf = new_form_csrf(settings)
     oidc_link = pages.Safe("")
     if oidc.configured(settings):
-        href = pages.escape("/auth/oidc/login?" + urlencode({"next": next_path}))
-        oidc_link = pages.Safe(f'<p><a href="{href}">{pages.escape(pages.text(lang, "oidc"))}</a></p>')
-    body = pages.fragment("login.html", lang, csrf=_login_token(settings, nonce), next=next_path,
-                          error=pages.error_block(error), oidc=oidc_link)
+        href = pages.escape("/auth/oidc/login?" + urlencode({"next": next_path, "lang": lang}))
+        oidc_link = pages.Safe(f'<p><a class="button" href="{href}">{pages.escape(pages.text(lang, "oidc"))}</a></p>')
+    body = pages.fragment("login.html", lang, csrf=csrf, next=next_path, error=pages.error_block(error),
+                          oidc=oidc_link, register_url="/auth/register?" + urlencode({"lang": lang}))
     response = pages.page(request, lang, "login_title", body, status=status)
-    response.set_cookie(sessions.login_cookie_name(settings), nonce, max_age=3600, path="/",
-                        secure=settings.secure_cookies, httponly=True, samesite="lax")
+    set_form_cookie(response, settings, nonce)
     return response
 
 
@@ -124,10 +136,10 @@ def _login_page(request: Request, lang: str, next_path: str, error: str | None =
 async def login(request: Request) -> Response:
     settings, form = _settings(request), await read_form(request)
     lang, next_path = pages.language(request, form), safe_next(form.get("next"))
-    if not _login_form_ok(request, form):
+    if not form_csrf_ok(request, form):
         return pages.message_page(request, lang, "error_title", "csrf", status=403, link=login_url(next_path, lang))
     async with _db(request).transaction() as conn:
-        if await _too_many_from(conn, settings, request):
+        if await too_many_from(conn, settings, request):
             return _login_page(request, lang, next_path, pages.text(lang, "throttled"), status=429)
         try:
             account = await accounts.check_password(conn, settings, form.get("username", ""), form.get("password", ""))
@@ -150,9 +162,10 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def _too_many_from(conn: AsyncConnection, settings: Settings, request: Request) -> bool:
-    """Count a sign-in attempt from the request's address; whether that address is over its limit."""
-    count = await throttle.hit(conn, "login:" + client_address(request), 60)
+async def too_many_from(conn: AsyncConnection, settings: Settings, request: Request, what: str = "login") -> bool:
+    """Count an attempt (to sign in, register, confirm) from the request's address; whether that address
+    is over its limit (``login_rate_per_address`` a minute for each kind of attempt)."""
+    count = await throttle.hit(conn, f"{what}:" + client_address(request), 60)
     return count.count > settings.login_rate_per_address
 
 
@@ -179,7 +192,7 @@ async def totp(request: Request) -> Response:
             return pages.message_page(request, lang, "error_title", "csrf", status=403,
                                       link=login_url(next_path, lang))
         tries = await throttle.hit(conn, "second-factor:" + session.account_id, settings.lockout_minutes * 60)
-        if tries.count > settings.login_attempts or await _too_many_from(conn, settings, request):
+        if tries.count > settings.login_attempts or await too_many_from(conn, settings, request):
             await sessions.end(conn, session.value)  # start over from the password, after the window
             refused: Response = pages.message_page(request, lang, "error_title", "throttled", status=429,
                                                    link=login_url(next_path, lang))

@@ -203,11 +203,23 @@ async def refresh(conn: AsyncConnection, patient_ids: Collection[str]) -> None:
 
 
 async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = None, *, chunk: int = 1000) -> int:
-    """Recompute the rows of these patients, or of every patient (repair, backfill); returns how many."""
+    """Recompute the rows of these patients, or of every patient (repair, backfill); returns how many.
+
+    On an autocommit connection each chunk is a transaction of its own, so the per-patient locks
+    of :func:`refresh` are released chunk by chunk (a city does not fit in one transaction's lock
+    table); inside the caller's transaction everything commits together.
+    """
+    async def one(ids: list[str]) -> None:
+        if conn.autocommit:
+            async with conn.transaction():
+                await refresh(conn, ids)
+        else:
+            await refresh(conn, ids)
+
     if patient_ids is not None:
         ids = sorted(set(patient_ids))
         for start in range(0, len(ids), chunk):
-            await refresh(conn, ids[start:start + chunk])
+            await one(ids[start:start + chunk])
         return len(ids)
     done, after = 0, ""
     while True:
@@ -216,7 +228,7 @@ async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = N
         ids = [r[0] for r in await cur.fetchall()]
         if not ids:
             return done
-        await refresh(conn, ids)
+        await one(ids)
         done, after = done + len(ids), ids[-1]
 
 
