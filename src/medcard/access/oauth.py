@@ -36,6 +36,7 @@ from medcard.access.scopes import Scopes
 from medcard.config import Settings
 from medcard.core.time import today_moscow
 from medcard.fhir import store
+from medcard.state import settings as _settings
 
 router = APIRouter(include_in_schema=False)
 FHIR_PREFIX = "/fhir/R4"
@@ -53,10 +54,6 @@ def root_url(request: Request) -> str:
     configured: str | None = _settings(request).base_url
     return (configured or str(request.base_url)).rstrip("/")
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 # discovery ------------------------------------------------------------------------------

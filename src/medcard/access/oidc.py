@@ -39,6 +39,7 @@ from medcard.access import accounts, pages, sessions, web
 from medcard.config import Settings
 from medcard.core import jsonutil
 from medcard.core.db import Database
+from medcard.state import settings as _settings
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -73,10 +74,6 @@ def _client(settings: Settings) -> tuple[str, str, str] | None:
         return settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret
     return None
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _b64(data: bytes) -> str:

@@ -23,8 +23,8 @@ from starlette.responses import Response
 
 from medcard.access import accounts, mailer, pages, sessions, web
 from medcard.access.oauth import root_url
-from medcard.config import Settings
-from medcard.core.db import Database
+from medcard.state import database as _db
+from medcard.state import settings as _settings
 
 router = APIRouter(include_in_schema=False)
 MAX_EMAIL = 254
@@ -32,14 +32,6 @@ MAX_NAME = 200
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def valid_email(value: str) -> bool:

@@ -26,6 +26,7 @@ from medcard.access import accounts
 from medcard.config import Settings
 from medcard.core.db import Database
 from medcard.core.time import utcnow
+from medcard.state import settings as _settings
 
 _COOKIE = "medcard_session"
 # The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only and for "/",
@@ -108,10 +109,6 @@ def clear_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True,
                            samesite="lax")
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def current(request: Request, conn: AsyncConnection) -> Session | None:

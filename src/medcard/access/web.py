@@ -21,22 +21,15 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from medcard.access import accounts, oidc, pages, sessions, throttle
 from medcard.config import Settings
-from medcard.core.db import Database
 from medcard.core.errors import NotAuthenticated
+from medcard.state import database as _db
+from medcard.state import settings as _settings
 
 router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 64 * 1024
 HOME = "/auth/account"
 
 
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def read_form(request: Request) -> dict[str, str]:

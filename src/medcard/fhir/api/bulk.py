@@ -18,21 +18,17 @@ from starlette.responses import FileResponse, Response
 
 from medcard.config import Settings
 from medcard.core import jobs, jsonutil
-from medcard.core.db import Database
 from medcard.core.errors import NotFound
 from medcard.fhir.api.access import gated, require_system
 from medcard.fhir.api.http import fhir_response
 from medcard.fhir.api.routes import PREFIX, base_url
 from medcard.fhir.bulk.export import OutputFile, manifest
 from medcard.fhir.bulk.jobs import EXPORT, IMPORT, job_dir
+from medcard.state import database as _db
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 FILE_NAME = re.compile(r"[A-Za-z]+(\.\d+)?\.ndjson")
 
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _dir(request: Request, job_id: str) -> Path:

@@ -12,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medcard.access.gate import Gate
-from medcard.config import Settings
-from medcard.core.db import Database
 from medcard.core.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from medcard.fhir import bundles, interactions, paging, store, transaction
 from medcard.fhir.api import audit_log
@@ -36,19 +34,13 @@ from medcard.fhir.operations import find as find_operation
 from medcard.fhir.operations import registry as operations
 from medcard.fhir.search.engine import SearchRequest
 from medcard.fhir.search.values import date_range
+from medcard.state import database as _db
+from medcard.state import settings as _settings
 
 PREFIX = "/fhir/R4"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def base_url(request: Request) -> str:
