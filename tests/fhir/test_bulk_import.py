@@ -196,3 +196,56 @@ def test_dangling_references_are_reported_not_refused(database_url: str, tmp_pat
     report = run_import(database_url, [_write(tmp_path / "o.ndjson", [obs])])
     assert report.created == 1
     assert report.dangling == ["Patient/not-here"]
+
+
+def _index_rows(url: str, rtype: str, rid: str) -> dict[str, list[str]]:
+    """Every row a resource has in the index tables, without its own id (to compare two resources)."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        for table in ("sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri",
+                      "sp_text"):
+            out[table] = [r[0] for r in conn.execute(
+                f"SELECT (to_jsonb(t) - 'resource_id' || CASE WHEN patient_id = %s THEN '{{\"patient_id\": \"self\"}}' "
+                f"ELSE '{{}}' END::jsonb)::text FROM {table} t "
+                "WHERE resource_type = %s AND resource_id = %s ORDER BY 1",
+                (rid, rtype, rid))]
+        out["compartment"] = [r[0] for r in conn.execute(
+            "SELECT patient_id FROM resource_compartment WHERE resource_type = %s AND resource_id = %s ORDER BY 1",
+            (rtype, rid))]
+        out["lookup"] = [r[0] for r in conn.execute(
+            "SELECT (to_jsonb(t) - 'patient_id')::text FROM patient_lookup t WHERE patient_id = %s ORDER BY 1",
+            (rid,))]
+    return out
+
+
+def test_imported_resources_are_indexed_as_the_rest_api_indexes_them(
+        database_url: str, http: httpx.Client, tmp_path: Path) -> None:
+    """The importer's workers write index rows as COPY text; the REST API as values. Same rows, also for
+    strings with tabs, newlines and backslashes."""
+    nasty = "Тест\tс табуляцией\\и\nпереводом"
+    person = {"resourceType": "Patient", "gender": "female", "birthDate": "2015-03-08",
+              "name": [{"family": "Ёлкина\\Иванова", "given": ["Анна", "Мария\tЕ."]}],
+              "identifier": [{"system": "urn:example:card", "value": "A\\12\t3"}],
+              "text": {"status": "generated", "div": f"<div xmlns=\"http://www.w3.org/1999/xhtml\">{nasty}</div>"}}
+    other = patient("p-other")
+    measured = {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": nasty},
+                "subject": {"reference": "Patient/p-bulk"}, "performer": [{"reference": "Patient/p-other"}],
+                "effectiveDateTime": "2024-02-29T10:15:00+03:00",
+                "valueQuantity": {"value": 21.50, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+                "note": [{"text": nasty}]}
+    source = _write(tmp_path / "all.ndjson", [{**person, "id": "p-bulk"}, other, {**measured, "id": "o-bulk"}])
+    report = run_import(database_url, [source], on_error="stop")
+    assert report.created == 3
+    for rtype, rid, resource in (("Patient", "p-rest", person), ("Observation", "o-rest", measured)):
+        r = http.put(f"/{rtype}/{rid}", content=json.dumps({**resource, "id": rid}),
+                     headers={"Content-Type": "application/fhir+json"})
+        assert r.status_code == 201, r.text
+    bulk_patient = _index_rows(database_url, "Patient", "p-bulk")
+    assert bulk_patient == _index_rows(database_url, "Patient", "p-rest")
+    assert any("A\\\\12\\t3" in row for row in bulk_patient["sp_token"])  # the identifier, tab and all
+    assert bulk_patient["lookup"]
+    bulk_obs = _index_rows(database_url, "Observation", "o-bulk")
+    assert bulk_obs == _index_rows(database_url, "Observation", "o-rest")
+    assert bulk_obs["compartment"] == ["p-other"]
+    assert all(bulk_obs[table] for table in ("sp_quantity", "sp_date", "sp_text"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
-from medcard.core import jsonutil
+from medcard.core import copytext, jsonutil
 from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from medcard.core.identifiers import check_identifier
 from medcard.core.time import fhir_instant, utcnow
@@ -271,6 +271,35 @@ class Analysis:
     text: tuple[str, str | None] | None  # (all text, narrative) for full-text search
     lookup: list[tuple[str, str | None, date | None]]  # Patient name skeletons for fuzzy search
 
+    def encoded(self) -> Encoded:
+        """The same, with the rows of the index tables already in COPY's text format."""
+        patient = copytext.value(self.patients[0] if self.patients else None)
+        rtype, rid = copytext.text(self.rtype), copytext.text(self.rid)
+        head = f"{rtype}\t{rid}\t{patient}\t"
+        lines = {table: copytext.rows(head, rows) for kind, (table, _) in INDEX_TABLES.items()
+                 if (rows := getattr(self.index, kind))}
+        if len(self.patients) > 1:
+            lines["resource_compartment"] = "".join(f"{copytext.text(p)}\t{rtype}\t{rid}\n"
+                                                    for p in self.patients[1:])
+        if self.lookup:
+            lines["patient_lookup"] = copytext.rows(f"{rid}\t", self.lookup)
+        return Encoded(self.rtype, self.rid, self.parts, self.patients, self.text, lines)
+
+
+@dataclass(slots=True)
+class Encoded:
+    """An :class:`Analysis` as the bulk importer's worker processes hand it to the writer: the
+    rows of the index tables, the record's other patients and a Patient's name keys as blocks of
+    COPY text by table (cheap to pickle, and nothing left for the writer to convert row by row).
+    It carries no references: the importer does not check them."""
+
+    rtype: str
+    rid: str
+    parts: _Serialized
+    patients: list[str]
+    text: tuple[str, str | None] | None
+    lines: dict[str, str]  # table -> COPY text
+
 
 def analyze(resource: dict[str, Any], rtype: str, rid: str, checked: Validated) -> Analysis:
     """Serialize, index and classify a validated resource (no database involved)."""
@@ -297,6 +326,7 @@ class _Write:
     where: str | None = None  # where the resource came from, for error messages (Bundle.entry[3])
     text: tuple[str, str | None] | None = None  # (all text, narrative) for full-text search
     lookup: list[tuple[str, str | None, date | None]] = field(default_factory=list)  # Patient names
+    lines: dict[str, str] | None = None  # index, compartment and name rows as COPY text (bulk import)
 
 
 @dataclass
@@ -435,15 +465,22 @@ class WriteBatch:
                        checked: Validated) -> Stored:
         return self._add(analyze(resource, rtype, rid, checked), version, kind)
 
-    def _add(self, a: Analysis, version: int, kind: str) -> Stored:
+    def _add(self, a: Analysis | Encoded, version: int, kind: str) -> Stored:
         stored = Stored(a.rtype, a.rid, version, self.now, False, a.parts.content(version, self.now))
-        references = a.references if self.check_references else set()
-        self._pending.append(_Write(stored, a.patients[0] if a.patients else None, a.patients[1:], a.parts.hash,
-                                    a.index, kind, references, self.where, a.text, a.lookup))
+        patient = a.patients[0] if a.patients else None
+        if isinstance(a, Encoded):
+            if self.check_references:
+                raise ValueError("an encoded analysis carries no references to check")
+            self._pending.append(_Write(stored, patient, a.patients[1:], a.parts.hash, None, kind, where=self.where,
+                                        text=a.text, lines=a.lines))
+        else:
+            references = a.references if self.check_references else set()
+            self._pending.append(_Write(stored, patient, a.patients[1:], a.parts.hash, a.index, kind, references,
+                                        self.where, a.text, a.lookup))
         self._local[(a.rtype, a.rid)] = True
         return stored
 
-    def upsert_analyzed(self, a: Analysis, current: CurrentState | None) -> str:
+    def upsert_analyzed(self, a: Analysis | Encoded, current: CurrentState | None) -> str:
         """Create or update from an :class:`Analysis` and the state from :meth:`lock_many`."""
         if current is None:
             self._add(a, 1, "create")
@@ -489,10 +526,12 @@ class WriteBatch:
                 async with self.conn.pipeline():
                     for sql, params in statements:
                         await cur.execute(sql, params)
-                for table, columns, rows in copies:
+                for table, columns, rows, lines in copies:
                     async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:
                             await copy.write_row(row)
+                        if lines:
+                            await copy.write(lines)
         except psycopg.errors.UniqueViolation:
             raise Conflict("a resource with this id was created at the same time by another request") from None
         if self.defer_derived is not None:
@@ -503,7 +542,7 @@ class WriteBatch:
 
 COPY_THRESHOLD = 100  # rows; from here on COPY is cheaper than a multi-row INSERT
 Statement = tuple[str, list[Any]]
-Copy = tuple[str, tuple[str, ...], list[tuple[Any, ...]]]
+Copy = tuple[str, tuple[str, ...], list[tuple[Any, ...]], str]  # table, columns, rows, rows as COPY text
 _INDEX_HEAD = (("resource_type", "text"), ("resource_id", "text"), ("patient_id", "text"), ("param", "text"))
 
 
@@ -545,23 +584,25 @@ def _flush_plan(pending: list[_Write]) -> tuple[list[Statement], list[Copy]]:
     _insert(statements, copies, "resource", (("resource_type", "text"), ("id", "text"), ("version_id", "int"),
             ("last_updated", "timestamptz"), ("deleted", "bool"), ("patient_id", "text"),
             ("content_hash", "bytea"), ("content", "text")), created)
-    compartments = [(p, w.stored.resource_type, w.stored.id) for w in pending for p in w.other_patients]
+    encoded = [w.lines for w in pending if w.lines is not None]
+    compartments = [(p, w.stored.resource_type, w.stored.id) for w in pending if w.lines is None
+                    for p in w.other_patients]
     _insert(statements, copies, "resource_compartment",
-            (("patient_id", "text"), ("resource_type", "text"), ("resource_id", "text")), compartments)
+            (("patient_id", "text"), ("resource_type", "text"), ("resource_id", "text")), compartments, encoded)
     for kind, (table, columns) in INDEX_TABLES.items():
         rows = [(w.stored.resource_type, w.stored.id, w.patient_id, *row)
                 for w in pending if w.index is not None for row in getattr(w.index, kind)]
-        _insert(statements, copies, table, (*_INDEX_HEAD, *columns), rows)
+        _insert(statements, copies, table, (*_INDEX_HEAD, *columns), rows, encoded)
     lookups = [(w.stored.id, *row) for w in pending for row in w.lookup]
     _insert(statements, copies, "patient_lookup", (("patient_id", "text"), ("family", "text"), ("given", "text"),
-                                                   ("birth_date", "date")), lookups)
+                                                   ("birth_date", "date")), lookups, encoded)
     texts = [(w.stored.resource_type, w.stored.id, w.patient_id, *w.text) for w in pending if w.text]
-    for start in range(0, len(texts), 500):
-        chunk = texts[start:start + 500]
-        row = "(%s, %s, %s, to_tsvector('russian', %s), to_tsvector('russian', %s))"
+    if texts:  # arrays, not a VALUES list: psycopg would parse a long query text on every call
         statements.append((
-            "INSERT INTO sp_text (resource_type, resource_id, patient_id, content, narrative) VALUES "
-            + ", ".join([row] * len(chunk)), [v for r in chunk for v in r]))
+            "INSERT INTO sp_text (resource_type, resource_id, patient_id, content, narrative) "
+            "SELECT t, i, p, to_tsvector('russian', c), to_tsvector('russian', n) "
+            "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) AS u(t, i, p, c, n)",
+            [list(column) for column in zip(*texts, strict=True)]))
     return statements, copies
 
 
@@ -580,12 +621,13 @@ def patient_lookup_rows(patient: dict[str, Any]) -> list[tuple[str, str | None, 
 
 
 def _insert(statements: list[Statement], copies: list[Copy], table: str, columns: tuple[tuple[str, str], ...],
-            rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
+            rows: list[tuple[Any, ...]], encoded: Sequence[dict[str, str]] = ()) -> None:
+    lines = "".join(block for e in encoded if (block := e.get(table)))
+    if not rows and not lines:
         return
     names = tuple(name for name, _ in columns)
-    if len(rows) >= COPY_THRESHOLD:
-        copies.append((table, names, rows))
+    if lines or len(rows) >= COPY_THRESHOLD:
+        copies.append((table, names, rows, lines))
         return
     values, params = _values(rows, tuple(t for _, t in columns))
     statements.append((f"INSERT INTO {table} ({', '.join(names)}) {values}", params))

@@ -36,7 +36,7 @@ from medcard.fhir import derived, store
 from medcard.fhir.bulk.sources import Item, Problem, input_files, parse_line, read
 from medcard.fhir.interactions import NOT_STORED
 from medcard.fhir.search.index import indexer
-from medcard.fhir.store import Analysis, WriteBatch, analyze
+from medcard.fhir.store import Analysis, Encoded, WriteBatch, analyze
 from medcard.fhir.validation import ReferenceSite, Validated, validate
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Outcome:
     source: str
     where: str
     problem: Problem | None = None
-    analysis: Analysis | None = None
+    analysis: Encoded | None = None
     resource: dict[str, Any] | None = None
     checked: Validated | None = None
 
@@ -125,7 +125,8 @@ def _analyze_one(source: str, where: str, raw: bytes | None, resource: dict[str,
             raise ValueError(bad)
         if any(_is_conditional(s.reference) for s in checked.references):
             return Outcome(source, where, resource=resource, checked=checked)
-        return Outcome(source, where, analysis=analyze(resource, resource["resourceType"], resource["id"], checked))
+        analysis = analyze(resource, resource["resourceType"], resource["id"], checked)
+        return Outcome(source, where, analysis=analysis.encoded())
     except MedcardError as e:
         return Outcome(source, where, problem=Problem(source, where, _describe(e)))
     except ValueError as e:
@@ -175,7 +176,7 @@ class _Chunk:
 @dataclass
 class _Ready:
     outcome: Outcome
-    analysis: Analysis
+    analysis: Analysis | Encoded
     waits: bool  # holds a conditional reference whose target has not arrived yet
 
 
@@ -466,7 +467,7 @@ def _rewrite(node: Any, mapping: dict[str, str]) -> Any:
     return node
 
 
-async def _write_chunk(conn: AsyncConnection, analyses: list[Analysis],
+async def _write_chunk(conn: AsyncConnection, analyses: list[Analysis | Encoded],
                        pending: derived.Pending | None = None) -> dict[str, int]:
     """Upsert analysed resources in one transaction (derived tables left to the end when ``pending`` is given)."""
     batch = WriteBatch(conn, check_references=False, defer_derived=pending)
