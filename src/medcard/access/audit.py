@@ -29,8 +29,9 @@ _COLUMNS = ("id", "recorded", "patient_id", "action", "subtype", "outcome", "acc
 
 _TYPES = ("uuid", "timestamptz", "text", "text", "text", "text", "uuid", "text", "text", "text", "text", "text",
           "text", "text", "text", "text", "text")
+# Arrays in binary (%b): psycopg dumps them several times faster than as array text (measured).
 _INSERT = (f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) SELECT * FROM unnest("
-           + ", ".join(f"%s::{t}[]" for t in _TYPES) + ")")
+           + ", ".join(f"%b::{t}[]" for t in _TYPES) + ")")
 _INSERT_ONE = (f"INSERT INTO audit_event ({', '.join(_COLUMNS)}) VALUES ("
                + ", ".join(f"%s::{t}" for t in _TYPES) + ")")
 
