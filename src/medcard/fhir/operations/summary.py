@@ -81,8 +81,8 @@ reports AS (
 labs AS (
     SELECT 'results', d.resource_type, d.resource_id, d.low FROM sp_date d
      WHERE d.patient_id = %(p)s AND d.resource_type = 'Observation' AND d.param = 'date'
-       AND EXISTS (SELECT 1 FROM sp_token t WHERE t.resource_type = d.resource_type AND t.resource_id = d.resource_id
-                     AND t.param = 'category' AND t.code = 'laboratory')
+       AND d.resource_id IN (SELECT t.resource_id FROM sp_token t WHERE t.resource_type = 'Observation'
+                              AND t.param = 'category' AND t.code = 'laboratory' AND t.patient_id = %(p)s)
      ORDER BY d.low DESC LIMIT %(labs)s),
 picked AS (
     SELECT 'patient'::text AS s, 'Patient'::text AS rt, %(p)s::text AS id, NULL::timestamptz AS k
