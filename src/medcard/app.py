@@ -17,6 +17,7 @@ from medcard.access import audit
 from medcard.access.mount import mount_access
 from medcard.config import Settings, get_settings
 from medcard.core.db import Database
+from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import today_moscow
 from medcard.fhir.api import errors as fhir_errors
 from medcard.fhir.api.bulk import router as bulk_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         r4()
         registry()  # compile the search parameters before the first request
+        freeze_loaded()  # what start-up loaded stays: spare it the collector's full passes
         db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         await db.open()
         app.state.db = db

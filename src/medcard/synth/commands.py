@@ -7,6 +7,7 @@ import secrets
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -34,19 +35,25 @@ def generate(out: Path, seed: int, children: int, clinics: int, demographic: int
     return stats
 
 
-def _load(paths: list[Path]) -> int:
-    """Import files into the configured store (embedded or external) with the bulk importer."""
-    import os
+def _generate_and_load(folder: Path, seed: int, children: int, clinics: int, demographic: int,
+                       today: date | None) -> int:
+    """Generate the city into ``folder`` and import it into the configured store (embedded or external).
 
+    The generator runs in a thread while the embedded PostgreSQL is created, started and migrated
+    (a subprocess the main thread only waits for), so a new user does not wait for both in turn.
+    """
     from medcard.cli import _schema_ready, _setup_logging, database
     from medcard.config import get_settings
     from medcard.fhir.bulk.cli import run_import
 
     settings = get_settings()
     _setup_logging(settings)
-    with database(settings) as url:
-        _schema_ready(settings, url)
-        return run_import(url, paths, on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
+    with ThreadPoolExecutor(1) as pool:
+        generated = pool.submit(generate, folder, seed, children, clinics, demographic, today)
+        with database(settings) as url:
+            _schema_ready(settings, url)
+            generated.result()
+            return run_import(url, [folder], on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
 
 
 def synth(out: Path | None, seed: int, children: int, clinics: int, demographic: int, today: date | None) -> int:
@@ -55,8 +62,7 @@ def synth(out: Path | None, seed: int, children: int, clinics: int, demographic:
         generate(out, seed, children, clinics, demographic, today)
         return 0
     with tempfile.TemporaryDirectory(prefix="medcard-synth-") as folder:
-        generate(Path(folder), seed, children, clinics, demographic, today)
-        return _load([Path(folder)])
+        return _generate_and_load(Path(folder), seed, children, clinics, demographic, today)
 
 
 def _examples(folder: Path, count: int = 3) -> list[tuple[str, str]]:
@@ -83,8 +89,7 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
     os.environ.setdefault("MEDCARD_SECOND_FACTOR_ROLES", "")
     get_settings.cache_clear()
     with tempfile.TemporaryDirectory(prefix="medcard-demo-") as folder:
-        generate(Path(folder), seed, children, clinics, 0, None)
-        code = _load([Path(folder)])
+        code = _generate_and_load(Path(folder), seed, children, clinics, 0, None)
         if code not in (0, 2):
             return code
         examples = _examples(Path(folder))

@@ -31,11 +31,13 @@ from psycopg import AsyncConnection
 
 from medcard.core.db import Database
 from medcard.core.errors import MedcardError
+from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import utcnow
 from medcard.fhir import derived, store
 from medcard.fhir.bulk.sources import Item, Problem, input_files, parse_line, read
 from medcard.fhir.interactions import NOT_STORED
 from medcard.fhir.search.index import indexer
+from medcard.fhir.spec import r4
 from medcard.fhir.store import Analysis, Encoded, WriteBatch, analyze
 from medcard.fhir.validation import ReferenceSite, Validated, validate
 
@@ -134,8 +136,15 @@ def _analyze_one(source: str, where: str, raw: bytes | None, resource: dict[str,
 
 
 def _warm_up() -> None:
-    """Build the search registry once per worker process, before the first chunk."""
+    """Load the definitions and build the search registry before the first chunk."""
+    r4()
     indexer()
+
+
+def _start_worker() -> None:
+    """A worker process's start: warmed up, and what it loaded frozen (a process of the pool's own)."""
+    _warm_up()
+    freeze_loaded()
 
 
 def _bad_conditional(checked: Validated) -> str | None:
@@ -224,7 +233,8 @@ class Importer:
     def _pool(self) -> Executor | None:
         if self.jobs == 1:
             return None
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up)
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker)
 
     def _chunks(self, files: list[Path]) -> Iterator[_Chunk | Problem]:
         """The input cut into chunks; a transaction Bundle is a chunk of its own; problems as they come."""
