@@ -31,7 +31,6 @@ from psycopg import AsyncConnection
 
 from medcard.core.db import Database
 from medcard.core.errors import MedcardError
-from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import utcnow
 from medcard.fhir import derived, store
 from medcard.fhir.bulk.sources import Item, Problem, input_files, parse_line, read
@@ -141,12 +140,6 @@ def _warm_up() -> None:
     indexer()
 
 
-def _start_worker() -> None:
-    """A worker process's start: warmed up, and what it loaded frozen (a process of the pool's own)."""
-    _warm_up()
-    freeze_loaded()
-
-
 def _bad_conditional(checked: Validated) -> str | None:
     """A conditional reference must name a type the element may refer to."""
     for site in checked.references:
@@ -234,7 +227,7 @@ class Importer:
         if self.jobs == 1:
             return None
         return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker)
+                                   initializer=_warm_up)
 
     def _chunks(self, files: list[Path]) -> Iterator[_Chunk | Problem]:
         """The input cut into chunks; a transaction Bundle is a chunk of its own; problems as they come."""
