@@ -60,6 +60,39 @@ class Validated:
     identifiers: list[tuple[str, str, str]]  # (path, system, value), for check-digit rules
 
 
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One JSON key of a type, with what the walk needs of it worked out once."""
+
+    element: Element
+    concrete: str  # the type of the value ("Quantity" for valueQuantity)
+    suffix: str  # appended to the parent's path: ".name", or ".name.ofType(Type)" for a choice
+    nature: int  # _PRIMITIVE, _RESOURCE or _COMPLEX
+
+
+_PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
+_SLOTS: dict[tuple[int, str], dict[str, _Slot]] = {}
+
+
+def _slots(spec: Spec, type_name: str) -> dict[str, _Slot]:
+    """The keys of a type as slots (cached per specification and type)."""
+    cache_key = (id(spec), type_name)
+    found = _SLOTS.get(cache_key)
+    if found is None:
+        found = {}
+        for key, (element, concrete) in spec.type_def(type_name).keys.items():
+            suffix = f".{element.name}.ofType({concrete})" if element.choice else f".{element.name}"
+            if spec.is_primitive(concrete):
+                nature = _PRIMITIVE
+            elif concrete == "Resource" or concrete in spec.resource_types:
+                nature = _RESOURCE
+            else:
+                nature = _COMPLEX
+            found[key] = _Slot(element, concrete, suffix, nature)
+        _SLOTS[cache_key] = found
+    return found
+
+
 class _Validator:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -117,24 +150,27 @@ class _Validator:
                        "invariant")
             return
         tdef = self.spec.type_def(type_name)
+        slots = _slots(self.spec, type_name)
         present: set[str] = set()
         for key, value in obj.items():
-            if key in skip:
-                continue
-            if key.startswith("_"):
-                self.primitive_extension(obj, key, value, tdef.keys, path, depth)
-                present.add(tdef.keys[key[1:]][0].name if key[1:] in tdef.keys else key)
-                continue
-            entry = tdef.keys.get(key)
-            if entry is None:
+            slot = slots.get(key)
+            if slot is None:  # also every "_element" key: element names never start with "_"
+                if key in skip:
+                    continue
+                if key.startswith("_"):
+                    self.primitive_extension(obj, key, value, tdef.keys, path, depth)
+                    present.add(tdef.keys[key[1:]][0].name if key[1:] in tdef.keys else key)
+                    continue
                 self.error(f"{path}.{key}", f"unknown element '{key}' in {type_name}")
                 continue
-            element, concrete = entry
-            child = _child_path(path, element, concrete)
+            if key in skip:
+                continue
+            element = slot.element
+            child = path + slot.suffix
             if element.choice and element.name in present:
                 self.error(child, f"more than one type given for the choice element {element.name}[x]")
             present.add(element.name)
-            self.element(element, concrete, value, child, depth)
+            self.slot(slot, value, child, depth)
         for element in tdef.required:
             if element.name not in present:
                 self.error(f"{path}.{element.name}", f"missing required element '{element.name}' "
@@ -159,20 +195,33 @@ class _Validator:
             return None
         return [value]
 
-    def element(self, element: Element, type_name: str, value: Any, path: str, depth: int) -> None:
-        values = self.cardinality(element, value, path)
-        if values is None:
-            return
+    def slot(self, slot: _Slot, value: Any, path: str, depth: int) -> None:
+        """The value of one key: ``element`` with its checks decided once per key, and primitives
+        checked without further calls where they can be (the common case: a short string)."""
+        element = slot.element
         many = element.max_many
+        if many:
+            if not isinstance(value, list) or not value:
+                self.cardinality(element, value, path)  # reports the problem
+                return
+            values = value
+        else:
+            if isinstance(value, list):
+                self.cardinality(element, value, path)
+                return
+            values = [value]
+        type_name = slot.concrete
+        nature = slot.nature
+        binding = element.binding
         for i, item in enumerate(values):
             item_path = f"{path}[{i}]" if many else path
             if item is None:
-                if not self.spec.is_primitive(type_name):
+                if nature != _PRIMITIVE:
                     self.error(item_path, "null is not allowed here")
-                continue  # a primitive array may hold null where _element has the extension
-            if self.spec.is_primitive(type_name):
+                continue
+            if nature == _PRIMITIVE:
                 self.primitive(type_name, item, item_path)
-            elif type_name == "Resource" or type_name in self.spec.resource_types:
+            elif nature == _RESOURCE:
                 self.resource(item, item_path, depth + 1)
                 if type_name != "Resource" and isinstance(item, dict) and item.get("resourceType") != type_name:
                     self.error(item_path, f"expected a {type_name} resource here")
@@ -183,11 +232,11 @@ class _Validator:
                 elif type_name == "Attachment":
                     self.attachment_text(item)
                 elif type_name == "Identifier" and isinstance(item, dict):
-                    system, value = item.get("system"), item.get("value")
-                    if isinstance(system, str) and isinstance(value, str):
-                        self.identifiers.append((f"{item_path}.value", system, value))
-            if element.binding:
-                self.binding(element.binding, type_name, item, item_path)
+                    system, ident = item.get("system"), item.get("value")
+                    if isinstance(system, str) and isinstance(ident, str):
+                        self.identifiers.append((f"{item_path}.value", system, ident))
+            if binding:
+                self.binding(binding, type_name, item, item_path)
 
     def primitive_extension(
         self, obj: dict[str, Any], key: str, value: Any, keys: dict[str, tuple[Element, str]], path: str,
@@ -343,12 +392,6 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
 def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:
     codes = systems.get(coding.get("system", ""))
     return codes is not None and coding.get("code") in codes
-
-
-def _child_path(path: str, element: Element, concrete: str) -> str:
-    if element.choice:
-        return f"{path}.{element.name}.ofType({concrete})"
-    return f"{path}.{element.name}"
 
 
 def _real_date(value: str) -> bool:
