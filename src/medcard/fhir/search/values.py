@@ -30,6 +30,7 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", stripped).strip()
 
 
+@lru_cache(maxsize=65536)  # pure, and the same dates recur across a record (a visit's date on all it made)
 def date_range(text: str) -> tuple[datetime, datetime] | None:
     """The instants a FHIR date, dateTime or instant covers, as [low, high).
 
@@ -68,6 +69,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         return None
 
 
+@lru_cache(maxsize=256)
 def _zone(tz: str | None) -> tzinfo:
     if tz is None:
         return CLINIC_TZ
