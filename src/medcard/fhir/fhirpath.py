@@ -167,6 +167,8 @@ class Compiler:
         raise UnsupportedExpression(step)
 
     def _child(self, name: str) -> Step:
+        keys_by_type: dict[str, tuple[tuple[str, str], ...]] = {}  # this step's keys, per type of node
+
         def child(nodes: list[Node]) -> list[Node]:
             out: list[Node] = []
             for value, type_name in nodes:
@@ -174,7 +176,10 @@ class Compiler:
                     continue
                 if type_name == "Resource":
                     type_name = value.get("resourceType", "")
-                for key, child_type in self._keys_of(type_name, name):
+                keys = keys_by_type.get(type_name)
+                if keys is None:
+                    keys = keys_by_type[type_name] = self._keys_of(type_name, name)
+                for key, child_type in keys:
                     found = value.get(key)
                     if found is None:
                         continue
