@@ -249,3 +249,21 @@ def test_imported_resources_are_indexed_as_the_rest_api_indexes_them(
     assert bulk_obs == _index_rows(database_url, "Observation", "o-rest")
     assert bulk_obs["compartment"] == ["p-other"]
     assert all(bulk_obs[table] for table in ("sp_quantity", "sp_date", "sp_text"))
+
+
+def test_importing_a_changed_resource_makes_a_version_with_new_index_rows(database_url: str, http: httpx.Client,
+                                                                         tmp_path: Path) -> None:
+    first = {**patient("ch1", name=[{"family": "Петрова", "given": ["Анна"]}]), "birthDate": "2016-04-01"}
+    report = run_import(database_url, [_write(tmp_path / "a.ndjson", [first])])
+    assert report.created == 1
+    changed = {**first, "gender": "male", "name": [{"family": "Сидоров", "given": ["Иван"]}]}
+    report = run_import(database_url, [_write(tmp_path / "b.ndjson", [changed])])
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 0)
+    assert scalar(database_url, "SELECT version_id FROM resource WHERE id = 'ch1'") == 2
+    assert scalar(database_url, "SELECT count(*) FROM resource_history WHERE id = 'ch1'") == 1
+    assert total(http, "/Patient", gender="male", _id="ch1") == 1
+    assert total(http, "/Patient", gender="female", _id="ch1") == 0
+    assert total(http, "/Patient", family="Сидоров") == 1
+    assert total(http, "/Patient", family="Петрова") == 0
+    assert total(http, "/Patient", phonetic="Sidorov") == 1
+    assert scalar(database_url, "SELECT count(*) FROM patient_lookup WHERE patient_id = 'ch1'") == 1
