@@ -22,7 +22,14 @@ from medcard.core.errors import BadRequest, Issue
 from medcard.fhir import bundles, paging
 from medcard.fhir.search.conditions import SqlBuilder, Visibility, unescape
 from medcard.fhir.search.params import registry
-from medcard.fhir.search.phonetic import skeleton
+from medcard.fhir.search.phonetic import (
+    closest_name,
+    patient_score,
+    plain_dates,
+    ranked_matches,
+    scores_by_patient,
+    search_keys,
+)
 from medcard.fhir.search.query import Criterion, ParsedQuery, parse, rows_of, where_clause
 from medcard.fhir.search.subset import SUMMARY_MODES, select_elements, summarize
 
@@ -65,6 +72,7 @@ class _Plan:
     cursor: tuple[str, list[Any]] | None  # ("n" | "p", keyset) of the page asked for
     warnings: list[Issue] = field(default_factory=list)
     scored: bool = False  # the first sort key is a relevance score (phonetic search)
+    source: str = "resource r"  # what the page reads: resource, or resource joined to a ranked driver
 
 
 @dataclass
@@ -122,15 +130,18 @@ def _plan(req: SearchRequest) -> tuple[ParsedQuery, _Plan]:
         pid = b.bind(req.compartment[1])
         conds.append(f"(r.patient_id = {pid} OR r.id IN (SELECT c.resource_id FROM resource_compartment c "
                      f"WHERE c.patient_id = {pid} AND c.resource_type = r.resource_type))")
-    conds.append(where_clause(parsed.criteria, b, patient=patient))
-    keys, scored = _sort_keys(req, parsed, b)
+    driver = _phonetic_driver(req, parsed, b)
+    criteria = [c for c in parsed.criteria if driver is None or c is not driver[1]]
+    conds.append(where_clause(criteria, b, patient=patient))
+    keys, scored = _sort_keys(req, parsed, b, driver is not None)
     cursor = None
     if "_cursor" in parsed.control:
         raw = paging.decode(parsed.control["_cursor"][-1])
         if len(raw) != 2 or raw[0] not in ("n", "p") or not isinstance(raw[1], list) or len(raw[1]) != len(keys):
             raise BadRequest("the paging token does not fit this search (was the link edited?)")
         cursor = (str(raw[0]), list(raw[1]))
-    return parsed, _Plan(" AND ".join(conds), b, keys, _page_size(req, parsed), cursor, warnings, scored)
+    return parsed, _Plan(" AND ".join(conds), b, keys, _page_size(req, parsed), cursor, warnings, scored,
+                         driver[0] if driver is not None else "resource r")
 
 
 def _parse_any_type(req: SearchRequest) -> ParsedQuery:
@@ -177,7 +188,8 @@ def _page_size(req: SearchRequest, parsed: ParsedQuery) -> int:
     return min(int(raw), req.max_count)
 
 
-def _sort_keys(req: SearchRequest, parsed: ParsedQuery, b: SqlBuilder) -> tuple[list[SortKey], bool]:
+def _sort_keys(req: SearchRequest, parsed: ParsedQuery, b: SqlBuilder, driven: bool = False
+               ) -> tuple[list[SortKey], bool]:
     """The sort keys (ending with type and id, so the order is total) and whether the first is a score."""
     keys: list[SortKey] = []
     for spec in (s.strip() for raw in parsed.control.get("_sort", []) for s in raw.split(",")):
@@ -185,6 +197,9 @@ def _sort_keys(req: SearchRequest, parsed: ParsedQuery, b: SqlBuilder) -> tuple[
             continue
         descending = spec.startswith("-")
         keys.append(_sort_key(req, spec.lstrip("-"), descending, b))
+    if driven:  # the driver's own columns: the keyset condition of a page then reaches into it
+        return [SortKey("ph.score", True, "float8"), SortKey("'Patient'::text", False, "text"),
+                SortKey("ph.patient_id", False, "text")], True
     scored = False
     if not keys:
         score = _phonetic_score(parsed.criteria, b)
@@ -218,14 +233,49 @@ def _sort_key(req: SearchRequest, code: str, descending: bool, b: SqlBuilder) ->
 
 
 def _phonetic_score(criteria: list[Criterion], b: SqlBuilder) -> str | None:
-    """Registrars see the closest-sounding surnames first."""
+    """Registrars see the closest-sounding surnames first: the similarity of a patient's closest skeleton.
+
+    With a birth date the matches are few and each is scored by its own lookup rows; on the surname
+    alone they are thousands, and every matching skeleton is scored once for all its patients.
+    """
     for c in criteria:
         if c.param is not None and c.param.resource_type == "Patient" and c.param.code == "phonetic":
-            keys = [k for v in c.values if (k := skeleton(unescape(v)))]
-            if keys:
-                sims = ", ".join(f"similarity(l.family, {b.bind(k)})" for k in keys)
-                return f"(SELECT max(greatest({sims})) FROM patient_lookup l WHERE l.patient_id = r.id)"
+            keys = [b.bind(k) for k in search_keys(unescape(v) for v in c.values)]
+            if not keys:
+                return None
+            if _born_on(criteria):
+                return patient_score("r.id", keys)
+            return f"({scores_by_patient(keys)} ->> r.id)::float8"
     return None
+
+
+def _phonetic_driver(req: SearchRequest, parsed: ParsedQuery, b: SqlBuilder) -> tuple[str, Criterion] | None:
+    """A surname-only search drives its page: patients in the order shown, read until the page is full.
+
+    Without it every match (thousands for a common surname) is read from ``resource`` to be ranked.
+    Returns the FROM clause (``ph`` joined to ``resource r``) and the criterion it answers; None
+    when the search is sorted otherwise, narrowed to a birth date (few matches), or not over Patients.
+    """
+    if req.resource_type != "Patient" or req.compartment is not None or parsed.control.get("_sort"):
+        return None
+    if _born_on(parsed.criteria):
+        return None
+    for c in parsed.criteria:
+        if c.param is not None and c.param.resource_type == "Patient" and c.param.code == "phonetic" \
+                and c.modifier is None and not c.chain and c.has is None:
+            keys = [b.bind(k) for k in search_keys(unescape(v) for v in c.values)]
+            if not keys:
+                return None  # the criterion itself is refused
+            return (f"({ranked_matches(keys)}) ph JOIN resource r ON r.resource_type = 'Patient' "
+                    f"AND r.id = ph.patient_id AND {closest_name(keys, 'ph')}"), c
+    return None
+
+
+def _born_on(criteria: list[Criterion]) -> bool:
+    """Whether a plain ``birthdate=YYYY-MM-DD`` narrows the search to patients born on given days."""
+    return any(c.param is not None and c.param.resource_type == "Patient" and c.param.code == "birthdate"
+               and c.modifier is None and not c.chain and c.has is None and plain_dates(c.values)
+               for c in criteria)
 
 
 # running -------------------------------------------------------------------------
@@ -265,7 +315,7 @@ async def _page(conn: AsyncConnection, plan: _Plan) -> _Page:
     if plan.cursor is not None:
         where += " AND " + _after(plan.keys, plan.cursor[1], plan.b, backwards)
     selected = ", ".join(f"{k.sql} AS k{i}" for i, k in enumerate(plan.keys))
-    sql = (f"SELECT r.resource_type, r.id, r.content, r.patient_id, {selected} FROM resource r WHERE {where} "
+    sql = (f"SELECT r.resource_type, r.id, r.content, r.patient_id, {selected} FROM {plan.source} WHERE {where} "
            f"ORDER BY {_order(plan.keys, backwards)} LIMIT {plan.count + 1}")
     cur = await conn.execute(sql, plan.b.params)
     fetched = await cur.fetchall()
@@ -282,7 +332,7 @@ async def _page(conn: AsyncConnection, plan: _Plan) -> _Page:
 
 
 async def _count(conn: AsyncConnection, plan: _Plan) -> int:
-    cur = await conn.execute(f"SELECT count(*) FROM resource r WHERE {plan.where}", plan.b.params)
+    cur = await conn.execute(f"SELECT count(*) FROM {plan.source} WHERE {plan.where}", plan.b.params)
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -299,7 +349,7 @@ async def _total(conn: AsyncConnection, plan: _Plan, parsed: ParsedQuery, shown:
     if mode == "accurate":
         return await _count(conn, plan)
     if mode == "estimate":
-        cur = await conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE {plan.where}",
+        cur = await conn.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {plan.source} WHERE {plan.where}",
                                  plan.b.params)
         row = await cur.fetchone()
         return int(row[0][0]["Plan"]["Plan Rows"]) if row else None

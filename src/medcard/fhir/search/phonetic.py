@@ -41,12 +41,24 @@ of cases on common surnames. Two swapped letters do in 97% when the skeleton has
 or more, but a swap in a shorter one leaves too few trigrams in common, whatever the skeleton
 (Петров typed Петорв: 3 of 11). Rules that change two letters at once (a glide, o after ш)
 cost a little: Новиков typed Новиов is ``novev``, 0.27.
+
+The search (the SQL fragments at the end of this module): ``patient_lookup`` has a row per
+family name of each Patient (its skeleton, the given names' skeleton, the birth date), and
+``patient_family`` every distinct family skeleton in it, a dictionary kept by a trigger on
+``patient_lookup`` (migration 0007; deleted names stay in it). A city of two million has tens of
+thousands of surnames, not millions, so the skeletons within pg_trgm's threshold of the key are
+found in the dictionary (``%``, the same operator and threshold as before, trigram GIN index),
+and the patients are those whose skeleton is one of them: an equality on a btree index
+(``patient_lookup (family, birth_date, patient_id)``). The set found is exactly the set the
+trigram match over every row of ``patient_lookup`` found; only the work is smaller. A patient's
+score is the similarity of its closest skeleton, computed once per skeleton.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 # Step 1. Removed inside a word: ь, ъ, and what transliterations write for them (BGN/PCGN
@@ -217,3 +229,92 @@ def _trigrams(text: str) -> set[str]:
         padded = f"  {word} "
         grams.update(padded[i:i + 3] for i in range(len(padded) - 2))
     return grams
+
+
+# The search: SQL over patient_lookup and its dictionary patient_family ------------------------
+#
+# The functions take the keys as placeholders already bound by the caller (``%(p1)s``), so that
+# they only assemble text. psycopg's placeholders make % special: pg_trgm's operator is ``%%``.
+
+
+def search_keys(values: Iterable[str]) -> list[str]:
+    """The distinct skeletons of a ``phonetic`` parameter's values, in order (none for values without letters)."""
+    return list(dict.fromkeys(key for value in values if (key := skeleton(value))))
+
+
+def plain_dates(values: Iterable[str]) -> list[str] | None:
+    """The dates of a ``birthdate`` parameter when every value is a plain full date (``eq`` or no prefix).
+
+    Only then is it looked up together with the surname, in ``patient_lookup``; None otherwise.
+    """
+    dates = []
+    for value in values:
+        v = value[2:] if value.startswith("eq") else value
+        if len(v) != 10 or not v[:4].isdigit():
+            return None
+        dates.append(v)
+    return dates or None
+
+
+def closeness(column: str, keys: Sequence[str]) -> str:
+    """SQL: the similarity of a skeleton to the closest key, as float8 (pg_trgm computes it in float4)."""
+    sims = ", ".join(f"similarity({column}, {k})" for k in keys)
+    return f"greatest({sims})::float8"
+
+
+def matching_families(keys: Sequence[str]) -> str:
+    """SQL: the dictionary's skeletons within pg_trgm's similarity threshold of any key (GIN-indexed)."""
+    return f"SELECT d.family FROM patient_family d WHERE {_similar('d.family', keys)}"
+
+
+def matching_patients(keys: Sequence[str], birth_dates: str | None = None) -> str:
+    """SQL: the ids of patients with a family skeleton within the threshold of any key.
+
+    ``birth_dates``: a placeholder for a ``date[]``; only patients born on one of them.
+    """
+    born = f" AND l.birth_date = ANY({birth_dates}::date[])" if birth_dates is not None else ""
+    return (f"SELECT l.patient_id FROM patient_lookup l "
+            f"WHERE l.family = ANY(ARRAY({matching_families(keys)})){born}")
+
+
+def patient_score(patient: str, keys: Sequence[str]) -> str:
+    """SQL: one patient's score, the similarity of its closest family skeleton (NULL: it has none)."""
+    return f"(SELECT max({closeness('l.family', keys)}) FROM patient_lookup l WHERE l.patient_id = {patient})"
+
+
+def scores_by_patient(keys: Sequence[str]) -> str:
+    """SQL: a jsonb object of every matching patient's score by patient id, computed once per query.
+
+    Each matching skeleton's similarity is computed once, not once per patient, and a patient's
+    score is then a key lookup in the object instead of a probe of ``patient_lookup``.
+    """
+    return ("(SELECT jsonb_object_agg(m.patient_id, m.score) FROM ("
+            "SELECT l.patient_id, max(s.score) AS score FROM ("
+            f"SELECT d.family, {closeness('d.family', keys)} AS score FROM patient_family d "
+            f"WHERE {_similar('d.family', keys)}) s "
+            "JOIN patient_lookup l ON l.family = s.family GROUP BY l.patient_id) m)")
+
+
+def _similar(column: str, keys: Sequence[str]) -> str:
+    """pg_trgm's ``%``: similarity at least ``pg_trgm.similarity_threshold`` (0.3 unless set)."""
+    return " OR ".join(f"{column} %% {k}" for k in keys)
+
+
+def ranked_matches(keys: Sequence[str]) -> str:
+    """SQL: (patient_id, family, score) for each matching skeleton of each patient, closest first, then by id.
+
+    Read in order, it yields the first page without reading the rest: the few matching skeletons
+    sorted by score, each one's patients from the btree index, sorted by id within each score (an
+    incremental sort, one score at a time). A patient appears once per matching skeleton: keep only
+    the rows that are :func:`closest_name`.
+    """
+    return ("SELECT DISTINCT ON (s.score, l.patient_id) l.patient_id, l.family, s.score "
+            f"FROM (SELECT d.family, {closeness('d.family', keys)} AS score FROM patient_family d "
+            f"WHERE {_similar('d.family', keys)} ORDER BY 2 DESC NULLS LAST) s "
+            "JOIN patient_lookup l ON l.family = s.family ORDER BY s.score DESC NULLS LAST, l.patient_id")
+
+
+def closest_name(keys: Sequence[str], alias: str) -> str:
+    """SQL: the row ``alias`` of :func:`ranked_matches` is its patient's closest skeleton (no other is closer)."""
+    return (f"NOT EXISTS (SELECT 1 FROM patient_lookup o WHERE o.patient_id = {alias}.patient_id "
+            f"AND o.family <> {alias}.family AND {closeness('o.family', keys)} > {alias}.score)")

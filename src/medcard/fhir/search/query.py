@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from medcard.core.errors import BadRequest, Issue
 from medcard.fhir.search.conditions import SqlBuilder, date_condition, split_token, unescape, value_condition
 from medcard.fhir.search.params import Registry, SearchParam, registry
-from medcard.fhir.search.phonetic import skeleton
+from medcard.fhir.search.phonetic import matching_patients, plain_dates, search_keys
 
 MODIFIERS = {
     "token": {"not", "text", "missing"},
@@ -271,29 +271,20 @@ def _text_condition(c: Criterion, b: SqlBuilder, alias: str, patient: str | None
 
 
 def _phonetic_condition(c: Criterion, b: SqlBuilder, alias: str) -> str:
-    """Surnames that sound alike: trigram similarity of phonetic skeletons (pg_trgm, GIN-indexed)."""
-    keys = [k for v in c.values if (k := skeleton(unescape(v)))]
+    """Surnames that sound alike: skeletons within pg_trgm's threshold, found in the dictionary of skeletons."""
+    keys = search_keys(unescape(v) for v in c.values)
     if not keys:
         raise BadRequest("phonetic needs a name with letters")
-    ors = " OR ".join(f"l.family %% {b.bind(k)}" for k in keys)
-    return f"{alias}.id IN (SELECT l.patient_id FROM patient_lookup l WHERE {ors})"
+    return f"{alias}.id IN ({matching_patients([b.bind(k) for k in keys])})"
 
 
 def phonetic_birth_condition(phonetic: Criterion, birthdate: Criterion, b: SqlBuilder, alias: str) -> str | None:
     """The combined condition, or None when the birth dates are not plain full dates."""
-    dates = []
-    for v in birthdate.values:
-        if v.startswith("eq"):
-            v = v[2:]
-        if len(v) != 10 or not v[:4].isdigit():
-            return None
-        dates.append(v)
-    keys = [k for v in phonetic.values if (k := skeleton(unescape(v)))]
+    dates = plain_dates(birthdate.values)
+    keys = search_keys(unescape(v) for v in phonetic.values)
     if not keys or not dates:
         return None
-    ors = " OR ".join(f"l.family %% {b.bind(k)}" for k in keys)
-    return (f"{alias}.id IN (SELECT l.patient_id FROM patient_lookup l WHERE "
-            f"l.birth_date = ANY({b.bind(dates)}::date[]) AND ({ors}))")
+    return f"{alias}.id IN ({matching_patients([b.bind(k) for k in keys], b.bind(dates))})"
 
 
 def strict_criteria(resource_type: str, query: str, reg: Registry | None = None) -> list[Criterion]:
