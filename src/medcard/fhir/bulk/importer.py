@@ -210,8 +210,12 @@ class Importer:
         try:
             await self._pipeline(self._chunks(files), pool)
             await self._resolve_deferred()
-            # Recomputing the derived tables is mostly Python, ANALYZE is all PostgreSQL: side by side.
-            await asyncio.gather(self._refresh_derived(), self._analyze_tables())
+            # Recomputing the derived tables is mostly Python, ANALYZE is all PostgreSQL: side by side,
+            # and both finished before anything else happens (a failure of one is raised after).
+            for failed in await asyncio.gather(self._refresh_derived(), self._analyze_tables(),
+                                               return_exceptions=True):
+                if isinstance(failed, BaseException):
+                    raise failed
             await self._find_dangling()
         except _Stop:
             self.report.stopped = True
@@ -226,8 +230,7 @@ class Importer:
     def _pool(self) -> Executor | None:
         if self.jobs == 1:
             return None
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_warm_up)
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up)
 
     def _chunks(self, files: list[Path]) -> Iterator[_Chunk | Problem]:
         """The input cut into chunks; a transaction Bundle is a chunk of its own; problems as they come."""
