@@ -71,7 +71,7 @@ class _Slot:
 
 
 _PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
-_SLOTS: dict[tuple[int, str], dict[str, _Slot]] = {}
+_SLOTS: dict[tuple[int, str], dict[str, _Slot]] = {}  # by id() of the Spec: specifications are loaded once and kept
 
 
 def _slots(spec: Spec, type_name: str) -> dict[str, _Slot]:
@@ -196,8 +196,7 @@ class _Validator:
         return [value]
 
     def slot(self, slot: _Slot, value: Any, path: str, depth: int) -> None:
-        """The value of one key: ``element`` with its checks decided once per key, and primitives
-        checked without further calls where they can be (the common case: a short string)."""
+        """The value (or values) of one key, with what depends only on the key taken from its slot."""
         element = slot.element
         many = element.max_many
         if many:
@@ -218,7 +217,7 @@ class _Validator:
             if item is None:
                 if nature != _PRIMITIVE:
                     self.error(item_path, "null is not allowed here")
-                continue
+                continue  # a primitive array may hold null where _element has the extension
             if nature == _PRIMITIVE:
                 self.primitive(type_name, item, item_path)
             elif nature == _RESOURCE:
