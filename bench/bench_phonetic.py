@@ -48,7 +48,7 @@ import orjson
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_bulk import AUTH, get, server  # the same server and authenticated GET as the bulk benchmark
+from bench_bulk import AUTH, get, machine, server  # the same server and authenticated GET as the bulk benchmark
 from benchauth import backend_token
 from medcard.core import copytext, jsonutil, migrate
 from medcard.core.db import Database
@@ -370,16 +370,6 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
           f"(before {figures['old0_p50']:.1f}/{figures['old0_p99']:.1f}, SQL alone); "
           f"with a birth date {figures['new1_p50']:.1f}/{figures['new1_p99']:.1f} "
           f"(before {figures['old1_p50']:.1f}/{figures['old1_p99']:.1f})")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for text in Path("/proc/cpuinfo").read_text().splitlines():
-        if text.startswith("model name"):
-            cpu = text.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB"
 
 
 def main() -> None:

@@ -31,8 +31,6 @@ MODIFIERS = {
 TABLES = {"token": "sp_token", "string": "sp_string", "date": "sp_date", "number": "sp_number",
           "quantity": "sp_quantity", "reference": "sp_reference", "uri": "sp_uri"}
 TEXT_PARAMS = {"_content": "content", "_text": "narrative"}
-# Trigram similarity of phonetic skeletons above which two surnames count as the same.
-PHONETIC_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True, slots=True)
