@@ -180,8 +180,9 @@ def _age_limit(catch_up: Sequence[CatchUpRule], birth: date) -> tuple[date, str]
 
 def _roll_forward(due: date, every: rules.Duration, on: date) -> date:
     """A yearly (recurring) dose missed for a whole period falls due again in the current period."""
-    while every.after(due) <= on:
-        due = every.after(due)
+    following = every.after(due)
+    while following <= on:
+        due, following = following, every.after(following)
     return due
 
 

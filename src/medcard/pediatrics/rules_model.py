@@ -42,10 +42,12 @@ class Duration:
 
     def after(self, start: date) -> date:
         """The date this long after ``start``: years and months first (the 31st becomes the month's end), then days."""
-        month_index = start.month - 1 + self.months + 12 * self.years
-        year, month = start.year + month_index // 12, month_index % 12 + 1
-        day = min(start.day, _gregorian.monthrange(year, month)[1])
-        return date(year, month, day) + timedelta(days=self.days)
+        if self.months or self.years:
+            month_index = start.month - 1 + self.months + 12 * self.years
+            year, month = start.year + month_index // 12, month_index % 12 + 1
+            day = start.day if start.day <= 28 else min(start.day, _gregorian.monthrange(year, month)[1])
+            start = date(year, month, day)
+        return start + timedelta(days=self.days) if self.days else start
 
     def minus(self, other: Duration) -> Duration | None:
         """This duration less ``other`` (P5M15D - P4M15D = P1M), or None when a part would be negative."""
