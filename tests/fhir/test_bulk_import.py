@@ -15,18 +15,21 @@ import pytest
 from conftest import SHARED_DATA
 from helpers import body
 from medcard.core.db import Database
+from medcard.fhir.bulk import importer
 from medcard.fhir.bulk.importer import Importer, ImportReport
+from medcard.pediatrics import vaccination_due
 
 SYNTHEA = SHARED_DATA / "synthea-10-patients"
 needs_synthea = pytest.mark.skipif(not SYNTHEA.exists(), reason="shared Synthea sample not present")
 
 
-def run_import(url: str, paths: list[Path], on_error: str = "continue", chunk: int = 500) -> ImportReport:
+def run_import(url: str, paths: list[Path], on_error: str = "continue", chunk: int = 500,
+               jobs: int = 1) -> ImportReport:
     async def go() -> ImportReport:
-        db = Database(url, min_size=1, max_size=2)
+        db = Database(url, min_size=1, max_size=4)
         await db.open()
         try:
-            return await Importer(db, on_error=on_error, chunk=chunk).run(paths)
+            return await Importer(db, on_error=on_error, chunk=chunk, jobs=jobs).run(paths)
         finally:
             await db.close()
 
@@ -267,3 +270,54 @@ def test_importing_a_changed_resource_makes_a_version_with_new_index_rows(databa
     assert total(http, "/Patient", family="Петрова") == 0
     assert total(http, "/Patient", phonetic="Sidorov") == 1
     assert scalar(database_url, "SELECT count(*) FROM patient_lookup WHERE patient_id = 'ch1'") == 1
+
+
+def _worklist_rows(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT patient_id, holder, organization_id, disease, dose_number, earliest, due, "
+                            "overdue, overdue_during::text FROM vaccination_due ORDER BY 1, 2, 4, 9").fetchall()
+
+
+def test_worker_processes_write_what_one_process_writes(database_url: str, http: httpx.Client, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With jobs=2 the resources are analysed, and the worklist rows computed, in worker processes, several
+    chunks of patients at once: the same index rows as the REST API writes, the same worklist rows as the
+    forecast gives, and a rebuild in one process changes none of them."""
+    monkeypatch.setattr(importer, "DERIVED_CHUNK", 3)  # four chunks of patients in flight, two at a time
+    clinic = {"resourceType": "Organization", "id": "org-w", "name": "Детская поликлиника № 1"}
+    kids = [patient(f"w{i:02}", birthDate=f"{2010 + i}-{1 + i % 12:02}-{10 + i}",
+                    name=[{"family": f"Иванова{i}", "given": ["Анна"]}],
+                    managingOrganization={"reference": "Organization/org-w"}) for i in range(10)]
+    hepb = {"coding": [{"system": "http://snomed.info/sct", "code": "66071002"}]}
+    shots = [{"resourceType": "Immunization", "id": f"im{i}", "status": "completed",
+              "patient": {"reference": f"Patient/w{i:02}"}, "vaccineCode": {"text": "Вакцина"},
+              "occurrenceDateTime": f"{2010 + i}-{1 + i % 12:02}-{11 + i}",
+              "protocolApplied": [{"targetDisease": [hepb], "doseNumberPositiveInt": 1}]} for i in (1, 4, 7)]
+    report = run_import(database_url, [_write(tmp_path / "w.ndjson", [clinic, *kids, *shots])], jobs=2)
+    assert (report.created, report.failed) == (14, 0)
+
+    r = http.put("/Patient/w-rest", content=json.dumps({**kids[3], "id": "w-rest"}),
+                 headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.text
+    assert _index_rows(database_url, "Patient", "w03") == _index_rows(database_url, "Patient", "w-rest")
+
+    rows = [row for row in _worklist_rows(database_url) if row[0] != "w-rest"]
+    expected = sorted((row for kid in kids for row in vaccination_due.rows_for(
+        kid, [s for s in shots if s["patient"]["reference"] == f"Patient/{kid['id']}"], [])),
+        key=lambda row: (row[0], row[1], row[3], row[8]))
+    assert {row[0] for row in rows} == {kid["id"] for kid in kids}
+    assert rows == expected
+    assert any(row[0] == "w01" and row[3] == "66071002" and row[4] == 2 for row in rows)  # the dose given counts
+
+    async def rebuild() -> None:
+        db = Database(database_url, min_size=1, max_size=1)
+        await db.open()
+        try:
+            async with db.connection() as conn:
+                await vaccination_due.rebuild(conn)
+        finally:
+            await db.close()
+
+    before = _worklist_rows(database_url)
+    asyncio.run(rebuild())
+    assert _worklist_rows(database_url) == before

@@ -12,12 +12,14 @@ trip when the batch touches no watched type.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cache
 
 from psycopg import AsyncConnection
 
-Refresh = Callable[[AsyncConnection, list[str]], Awaitable[None]]
+# refresh(conn, patient_ids, executor): an import passes its worker processes to compute rows in; None elsewhere.
+Refresh = Callable[[AsyncConnection, list[str], Executor | None], Awaitable[None]]
 # One write of a flush: (resource type, id, the patient it now belongs to or None, kind of write).
 Write = tuple[str, str, str | None, str]
 
@@ -86,4 +88,4 @@ async def after(conn: AsyncConnection, pending: Pending | None) -> None:
     for d in registry():
         ids = pending.patients.get(d.name)
         if ids:
-            await d.refresh(conn, sorted(ids))
+            await d.refresh(conn, sorted(ids), None)

@@ -212,7 +212,7 @@ class Importer:
             await self._resolve_deferred()
             # Recomputing the derived tables is mostly Python, ANALYZE is all PostgreSQL: side by side,
             # and both finished before anything else happens (a failure of one is raised after).
-            for failed in await asyncio.gather(self._refresh_derived(), self._analyze_tables(),
+            for failed in await asyncio.gather(self._refresh_derived(pool), self._analyze_tables(),
                                                return_exceptions=True):
                 if isinstance(failed, BaseException):
                     raise failed
@@ -401,19 +401,28 @@ class Importer:
         await batch.rewrite(self._resolve(resource, checked), stored.version_id, checked)
         self.report.resolved_later += 1
 
-    async def _refresh_derived(self) -> None:
+    async def _refresh_derived(self, pool: Executor | None) -> None:
         """Recompute the derived tables (the vaccination worklist) once for each patient the import touched.
 
         Done at the end rather than at every chunk: a child's record arrives spread over many chunks
-        (one file per type), and recomputing costs milliseconds per child. An import interrupted before
-        this point leaves those rows stale until ``medcard db rebuild-derived``.
+        (one file per type), and recomputing costs milliseconds per child. With worker processes,
+        ``jobs`` chunks of patients are in flight at once, each in its own transaction, their rows
+        computed in the pool. An import interrupted before this point leaves those rows stale until
+        ``medcard db rebuild-derived``.
         """
         pending, self._derived = self._derived, derived.Pending()
+        slots = asyncio.Semaphore(self.jobs)
+
+        async def one(d: derived.Derived, ids: list[str]) -> None:
+            async with slots, self.db.transaction() as conn:
+                await d.refresh(conn, ids, pool)
+
         for d in derived.registry():
             ids = sorted(pending.patients.get(d.name, ()))
-            for start in range(0, len(ids), DERIVED_CHUNK):
-                async with self.db.transaction() as conn:
-                    await d.refresh(conn, ids[start:start + DERIVED_CHUNK])
+            chunks = [ids[start:start + DERIVED_CHUNK] for start in range(0, len(ids), DERIVED_CHUNK)]
+            for failed in await asyncio.gather(*(one(d, chunk) for chunk in chunks), return_exceptions=True):
+                if isinstance(failed, BaseException):
+                    raise failed
 
     async def _analyze_tables(self) -> None:
         """After a large load, refresh the planner's statistics now rather than whenever autovacuum does:
