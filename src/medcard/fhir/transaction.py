@@ -207,7 +207,7 @@ def _apply_ids(e: _Entry, ids: dict[str, str]) -> None:
     if e.checked is None:
         return
     if ids:
-        e.resource = _rewrite(e.resource, ids)
+        _rewrite(e.resource, ids)  # the request's own parsed body
         sites = []
         for site in e.checked.references:
             new = ids.get(site.reference)
@@ -230,15 +230,14 @@ def _apply_ids(e: _Entry, ids: dict[str, str]) -> None:
                        expression=(site.path,))]), e)
 
 
-def _rewrite(node: Any, ids: dict[str, str]) -> Any:
-    """Replace every string that is a mapped fullUrl or conditional reference by its Type/id."""
-    if isinstance(node, dict):
-        return {k: _rewrite(v, ids) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rewrite(v, ids) for v in node]
-    if isinstance(node, str) and node in ids:
-        return ids[node]
-    return node
+def _rewrite(node: dict[str, Any] | list[Any], ids: dict[str, str]) -> None:
+    """Replace, in place, every string that is a mapped fullUrl or conditional reference by its Type/id."""
+    for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+        if value.__class__ is str:
+            if value in ids:
+                node[key] = ids[value]  # type: ignore[index]  # a key of this very dict or list
+        elif isinstance(value, dict | list):
+            _rewrite(value, ids)
 
 
 def _in_entry(err: MedcardError, e: _Entry) -> MedcardError:
