@@ -286,7 +286,7 @@ class Analysis:
         return Encoded(self.rtype, self.rid, self.parts, self.patients, self.text, lines)
 
 
-@dataclass(slots=True)
+@dataclass  # no slots: a slotted dataclass unpickles through Python code, twice as slow (the writer's lane)
 class Encoded:
     """An :class:`Analysis` as the bulk importer's worker processes hand it to the writer: the
     rows of the index tables, the record's other patients and a Patient's name keys as blocks of
@@ -633,7 +633,7 @@ def _insert(statements: list[Statement], copies: list[Copy], table: str, columns
     statements.append((f"INSERT INTO {table} ({', '.join(names)}) {values}", params))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots, as Encoded, which carries it from the import's worker processes
 class _Serialized:
     """A resource serialized once: the client's part, and the hash that spots no-op updates."""
 
