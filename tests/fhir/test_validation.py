@@ -61,6 +61,16 @@ def test_required_binding_on_coding_and_codeable_concept() -> None:
     assert expressions(bad) == {"AllergyIntolerance.clinicalStatus": "code-invalid"}
 
 
+def test_a_bound_coding_with_an_object_for_its_system_or_code_is_reported_not_a_crash() -> None:
+    system = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+    for coding in ({"system": {"x": 1}, "code": "active"}, {"system": system, "code": {"c": 1}}):
+        bad = {"resourceType": "AllergyIntolerance", "patient": {"display": "x"},
+               "clinicalStatus": {"coding": [coding]}}
+        wrong = next(key for key, value in coding.items() if not isinstance(value, str))
+        assert expressions(bad) == {f"AllergyIntolerance.clinicalStatus.coding[0].{wrong}": "value",
+                                    "AllergyIntolerance.clinicalStatus": "code-invalid"}
+
+
 def test_reference_targets_are_checked() -> None:
     obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
            "subject": {"reference": "Medication/1"}}

@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from medcard.core.errors import BadRequest, Issue
-from medcard.fhir.spec import Element, Spec, r4
+from medcard.fhir.spec import Element, Spec, TypeDef, r4
 
 MAX_DEPTH = 48
 MAX_STRING = 1024 * 1024  # FHIR: strings SHALL NOT exceed 1 MB
@@ -67,29 +67,51 @@ class _Slot:
     element: Element
     concrete: str  # the type of the value ("Quantity" for valueQuantity)
     suffix: str  # appended to the parent's path: ".name", or ".name.ofType(Type)" for a choice
-    nature: int  # _PRIMITIVE, _RESOURCE or _COMPLEX
+    nature: int  # _BOOLEAN, _INTEGER, _NUMBER, _STRING (primitives), _RESOURCE or _COMPLEX
+    many: bool  # the element repeats (a JSON array)
+    choice: bool
+    pattern: re.Pattern[str] | None  # a string primitive's lexical form
+    is_date: bool  # date, dateTime or instant: also a real calendar date
 
 
-_PRIMITIVE, _RESOURCE, _COMPLEX = 0, 1, 2
-_SLOTS: dict[tuple[int, str], dict[str, _Slot]] = {}  # by id() of the Spec: specifications are loaded once and kept
+@dataclass(frozen=True, slots=True)
+class _Type:
+    """A type as the walk sees it: its keys as slots, its required elements, its definition."""
+
+    tdef: TypeDef
+    slots: dict[str, _Slot]
+    required: tuple[Element, ...]
 
 
-def _slots(spec: Spec, type_name: str) -> dict[str, _Slot]:
-    """The keys of a type as slots (cached per specification and type)."""
-    cache_key = (id(spec), type_name)
-    found = _SLOTS.get(cache_key)
+_BOOLEAN, _INTEGER, _NUMBER, _STRING, _RESOURCE, _COMPLEX = range(6)
+_PRIMITIVE_NATURE = {"boolean": _BOOLEAN, "integer": _INTEGER, "positiveInt": _INTEGER, "unsignedInt": _INTEGER,
+                     "decimal": _NUMBER}
+_TYPES: dict[int, dict[str, _Type]] = {}  # by id() of the Spec: specifications are loaded once and kept
+
+
+def _types(spec: Spec) -> dict[str, _Type]:
+    """The walk's view of each type of a specification, filled in as types are met."""
+    found = _TYPES.get(id(spec))
     if found is None:
-        found = {}
-        for key, (element, concrete) in spec.type_def(type_name).keys.items():
-            suffix = f".{element.name}.ofType({concrete})" if element.choice else f".{element.name}"
-            if spec.is_primitive(concrete):
-                nature = _PRIMITIVE
-            elif concrete == "Resource" or concrete in spec.resource_types:
-                nature = _RESOURCE
-            else:
-                nature = _COMPLEX
-            found[key] = _Slot(element, concrete, suffix, nature)
-        _SLOTS[cache_key] = found
+        found = _TYPES[id(spec)] = {}
+    return found
+
+
+def _type(spec: Spec, type_name: str) -> _Type:
+    tdef = spec.type_def(type_name)
+    patterns = _patterns(spec)
+    slots = {}
+    for key, (element, concrete) in tdef.keys.items():
+        suffix = f".{element.name}.ofType({concrete})" if element.choice else f".{element.name}"
+        if spec.is_primitive(concrete):
+            nature = _PRIMITIVE_NATURE.get(concrete, _STRING)
+        elif concrete == "Resource" or concrete in spec.resource_types:
+            nature = _RESOURCE
+        else:
+            nature = _COMPLEX
+        slots[key] = _Slot(element, concrete, suffix, nature, element.max_many, element.choice,
+                           patterns.get(concrete), concrete in ("date", "dateTime", "instant"))
+    found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
 
@@ -102,7 +124,7 @@ class _Validator:
         self.narrative: list[str] = []
         self.identifiers: list[tuple[str, str, str]] = []
         self.text_budget = MAX_SEARCH_TEXT
-        self.patterns = _patterns(spec)
+        self.types = _types(spec)
 
     def error(self, path: str, message: str, code: str = "structure") -> None:
         if len(self.issues) < MAX_ISSUES:
@@ -149,8 +171,8 @@ class _Validator:
             self.error(path, "an element must have a value or children, found an empty object (ele-1)",
                        "invariant")
             return
-        tdef = self.spec.type_def(type_name)
-        slots = _slots(self.spec, type_name)
+        known = self.types.get(type_name) or _type(self.spec, type_name)
+        slots = known.slots
         present: set[str] = set()
         for key, value in obj.items():
             slot = slots.get(key)
@@ -158,20 +180,21 @@ class _Validator:
                 if key in skip:
                     continue
                 if key.startswith("_"):
-                    self.primitive_extension(obj, key, value, tdef.keys, path, depth)
-                    present.add(tdef.keys[key[1:]][0].name if key[1:] in tdef.keys else key)
+                    keys = known.tdef.keys
+                    self.primitive_extension(obj, key, value, keys, path, depth)
+                    present.add(keys[key[1:]][0].name if key[1:] in keys else key)
                     continue
                 self.error(f"{path}.{key}", f"unknown element '{key}' in {type_name}")
                 continue
-            if key in skip:
+            if skip and key in skip:
                 continue
-            element = slot.element
+            name = slot.element.name
             child = path + slot.suffix
-            if element.choice and element.name in present:
-                self.error(child, f"more than one type given for the choice element {element.name}[x]")
-            present.add(element.name)
+            if slot.choice and name in present:
+                self.error(child, f"more than one type given for the choice element {name}[x]")
+            present.add(name)
             self.slot(slot, value, child, depth)
-        for element in tdef.required:
+        for element in known.required:
             if element.name not in present:
                 self.error(f"{path}.{element.name}", f"missing required element '{element.name}' "
                            f"(minimum cardinality {element.min})", "required")
@@ -197,45 +220,47 @@ class _Validator:
 
     def slot(self, slot: _Slot, value: Any, path: str, depth: int) -> None:
         """The value (or values) of one key, with what depends only on the key taken from its slot."""
-        element = slot.element
-        many = element.max_many
+        many = slot.many
         if many:
             if not isinstance(value, list) or not value:
-                self.cardinality(element, value, path)  # reports the problem
+                self.cardinality(slot.element, value, path)  # reports the problem
                 return
-            values = value
+            for i, item in enumerate(value):
+                self.item(slot, item, f"{path}[{i}]", depth)
+        elif isinstance(value, list):
+            self.cardinality(slot.element, value, path)
         else:
-            if isinstance(value, list):
-                self.cardinality(element, value, path)
-                return
-            values = [value]
-        type_name = slot.concrete
+            self.item(slot, value, path, depth)
+
+    def item(self, slot: _Slot, item: Any, path: str, depth: int) -> None:
+        """One value of a key."""
         nature = slot.nature
-        binding = element.binding
-        for i, item in enumerate(values):
-            item_path = f"{path}[{i}]" if many else path
-            if item is None:
-                if nature != _PRIMITIVE:
-                    self.error(item_path, "null is not allowed here")
-                continue  # a primitive array may hold null where _element has the extension
-            if nature == _PRIMITIVE:
-                self.primitive(type_name, item, item_path)
-            elif nature == _RESOURCE:
-                self.resource(item, item_path, depth + 1)
-                if type_name != "Resource" and isinstance(item, dict) and item.get("resourceType") != type_name:
-                    self.error(item_path, f"expected a {type_name} resource here")
-            else:
-                self.complex(item, type_name, item_path, depth + 1)
-                if type_name == "Reference" and isinstance(item, dict):
-                    self.reference(element, item, item_path)
-                elif type_name == "Attachment":
-                    self.attachment_text(item)
-                elif type_name == "Identifier" and isinstance(item, dict):
-                    system, ident = item.get("system"), item.get("value")
-                    if isinstance(system, str) and isinstance(ident, str):
-                        self.identifiers.append((f"{item_path}.value", system, ident))
-            if binding:
-                self.binding(binding, type_name, item, item_path)
+        if item is None:
+            if nature >= _RESOURCE:
+                self.error(path, "null is not allowed here")
+            return  # a primitive array may hold null where _element has the extension
+        type_name = slot.concrete
+        if nature == _STRING:
+            self.string(slot, item, path)
+        elif nature == _COMPLEX:
+            self.complex(item, type_name, path, depth + 1)
+            if type_name == "Reference" and isinstance(item, dict):
+                self.reference(slot.element, item, path)
+            elif type_name == "Attachment":
+                self.attachment_text(item)
+            elif type_name == "Identifier" and isinstance(item, dict):
+                system, ident = item.get("system"), item.get("value")
+                if isinstance(system, str) and isinstance(ident, str):
+                    self.identifiers.append((f"{path}.value", system, ident))
+        elif nature == _RESOURCE:
+            self.resource(item, path, depth + 1)
+            if type_name != "Resource" and isinstance(item, dict) and item.get("resourceType") != type_name:
+                self.error(path, f"expected a {type_name} resource here")
+        else:
+            self.primitive(type_name, item, path)
+        binding = slot.element.binding
+        if binding:
+            self.binding(binding, type_name, item, path)
 
     def primitive_extension(
         self, obj: dict[str, Any], key: str, value: Any, keys: dict[str, tuple[Element, str]], path: str,
@@ -265,12 +290,13 @@ class _Validator:
     # primitives --------------------------------------------------------------
 
     def primitive(self, type_name: str, value: Any, path: str) -> None:
-        kind = _PRIMITIVE_KIND.get(type_name, "string")
-        if kind == "boolean":
+        """A boolean, integer or decimal value (strings go to :meth:`string`)."""
+        kind = _PRIMITIVE_NATURE[type_name]
+        if kind == _BOOLEAN:
             if not isinstance(value, bool):
                 self.error(path, f"expected a boolean (true or false), found {_json_type(value)}", "value")
             return
-        if kind == "integer":
+        if kind == _INTEGER:
             if isinstance(value, bool) or not isinstance(value, int):
                 self.error(path, f"expected an integer ({type_name}), found {_json_type(value)}", "value")
                 return
@@ -278,10 +304,12 @@ class _Validator:
             if not low <= value <= high:
                 self.error(path, f"{value} is out of range for {type_name} ({low}..{high})", "value")
             return
-        if kind == "number":
-            if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
-                self.error(path, f"expected a number (decimal), found {_json_type(value)}", "value")
-            return
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+            self.error(path, f"expected a number (decimal), found {_json_type(value)}", "value")
+
+    def string(self, slot: _Slot, value: Any, path: str) -> None:
+        """A primitive written as a JSON string: code, string, uri, dateTime, xhtml..."""
+        type_name = slot.concrete
         if not isinstance(value, str):
             self.error(path, f"expected a string ({type_name}), found {_json_type(value)}", "value")
             return
@@ -291,16 +319,17 @@ class _Validator:
         if len(value) > MAX_STRING:
             self.error(path, f"a {type_name} must not exceed 1 MB", "too-costly")
             return
-        if type_name == "xhtml":
-            self.xhtml(value, path)
+        pattern = slot.pattern
+        if pattern is None or type_name == "xhtml":
+            if type_name == "xhtml":
+                self.xhtml(value, path)
+            elif type_name in ("string", "markdown"):
+                self.keep_text(value, self.texts)
             return
-        if type_name in ("string", "markdown"):
-            self.keep_text(value, self.texts)
-        pattern = self.patterns.get(type_name)
-        if pattern is not None and not pattern.fullmatch(value):
+        if not pattern.fullmatch(value):
             self.error(path, f"'{_clip(value)}' is not a valid {type_name}", "value")
             return
-        if type_name in ("date", "dateTime", "instant") and not _real_date(value):
+        if slot.is_date and not _real_date(value):
             self.error(path, f"'{_clip(value)}' is not a real calendar date", "value")
 
     def xhtml(self, value: str, path: str) -> None:
@@ -371,15 +400,6 @@ class _Validator:
                 self.error(path, f"no coding is from the required value set {vs_name}", "code-invalid")
 
 
-_PRIMITIVE_KIND = {
-    "boolean": "boolean",
-    "integer": "integer",
-    "positiveInt": "integer",
-    "unsignedInt": "integer",
-    "decimal": "number",
-}
-
-
 @cache
 def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
     out = {name: re.compile(info["regex"]) for name, info in spec.primitives.items() if "regex" in info}
@@ -389,8 +409,11 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
 
 
 def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:
-    codes = systems.get(coding.get("system", ""))
-    return codes is not None and coding.get("code") in codes
+    system, code = coding.get("system", ""), coding.get("code")
+    if not isinstance(system, str) or not isinstance(code, str):
+        return False  # wrong JSON types are reported where they are; here they are simply not a match
+    codes = systems.get(system)
+    return codes is not None and code in codes
 
 
 def _real_date(value: str) -> bool:
