@@ -14,7 +14,9 @@ is computed once per such day and is constant in between.
 
 Rows are keyed by the child's *holder* (``Organization/x`` from ``managingOrganization``,
 ``PractitionerRole/y`` or ``Practitioner/z`` from ``generalPractitioner``): one row per holder
-and period, so a worklist is one GiST range scan on ``(holder, overdue_during)``. The table is
+and period, so a worklist is one GiST range scan on ``(holder_key, overdue_during)``, where
+``holder_key`` is a 64-bit hash of the holder that PostgreSQL generates (migration 0008: half
+the index's cost of a text key). The table is
 refreshed for a patient in the same transaction as any write of that patient's Patient,
 Immunization or Flag (``medcard.fhir.derived``), under a per-patient advisory lock so that two
 concurrent writers cannot each store a forecast missing the other's dose.
@@ -276,7 +278,8 @@ class WorklistChild:
 WORKLIST_SQL = """
 WITH hits AS (
     SELECT v.patient_id, v.disease, v.dose_number, v.earliest, v.due, v.overdue FROM vaccination_due v
-     WHERE v.holder = %(holder)s AND v.overdue_during @> %(on)s::date
+     WHERE v.holder_key = hashtextextended(%(holder)s, 0) AND v.holder = %(holder)s
+       AND v.overdue_during @> %(on)s::date
        AND (%(org)s::text IS NULL OR v.organization_id = %(org)s)
        AND (%(diseases)s::text[] IS NULL OR v.disease = ANY(%(diseases)s))),
 page AS (
