@@ -22,6 +22,7 @@ target disease, on an evaluation date:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -161,117 +162,6 @@ def _item_for_dose(items: Sequence[CalendarItem], dose: int) -> CalendarItem | N
     return next((i for i in items if i.recurring_every is not None and i.dose < dose), None)
 
 
-def _scheme(catch_up: Sequence[CatchUpRule], birth: date, first: date | None) -> CatchUpRule | None:
-    """The catch-up series that applies by the child's age at the first dose, if any."""
-    if first is None:
-        return None
-    for rule in catch_up:
-        if rule.first_dose_age_from and rule.first_dose_age_to and (
-                rule.first_dose_age_from.after(birth) <= first < rule.first_dose_age_to.after(birth)):
-            return rule
-    return None
-
-
-def _age_limit(catch_up: Sequence[CatchUpRule], birth: date) -> tuple[date, str] | None:
-    """The first day no dose is given any more, and the rule saying so (the most permissive rule wins)."""
-    limits = [(rule.max_age.after(birth), rule.code) for rule in catch_up if rule.max_age is not None]
-    return max(limits) if limits else None
-
-
-def _roll_forward(due: date, every: rules.Duration, on: date) -> date:
-    """A yearly (recurring) dose missed for a whole period falls due again in the current period."""
-    following = every.after(due)
-    while following <= on:
-        due, following = following, every.after(following)
-    return due
-
-
-def _overdue(birth: date, item: CalendarItem, due: date) -> date:
-    """When a dose due on ``due`` becomes overdue: the row's window (overdue age - due age) after it.
-
-    On schedule it is exactly birth + overdue age; a dose that falls due later keeps the window in
-    calendar months and years where it can (P2M - P1M is a month, not 28 or 31 days).
-    """
-    if due == item.due_age.after(birth):
-        return item.overdue_age.after(birth)
-    window = item.overdue_age.minus(item.due_age)
-    if window is not None:
-        return window.after(due)
-    return due + (item.overdue_age.after(birth) - item.due_age.after(birth))
-
-
-def _not_before(birth: date, item: CalendarItem, dates: DoseDates, day: date) -> DoseDates:
-    """The dates moved so that the dose falls due no earlier than ``day``, keeping its window."""
-    if dates.due >= day:
-        return dates
-    return DoseDates(max(dates.earliest, day), day, _overdue(birth, item, day))
-
-
-def _dates(cal: Calendar, birth: date, item: CalendarItem, scheme: CatchUpRule | None, last: date | None,
-           on: date) -> DoseDates:
-    """Earliest, due and overdue dates of a dose by the row's ages and the interval from the last dose."""
-    min_interval, interval = item.min_interval, item.interval
-    if scheme is not None and (scheme.min_interval or scheme.interval):
-        min_interval, interval = scheme.min_interval, scheme.interval
-    earliest, due = item.earliest_age.after(birth), item.due_age.after(birth)
-    if last is not None:
-        shortest = min_interval or interval or cal.default_min_interval
-        earliest = max(earliest, shortest.after(last))
-        due = max(due, (interval or shortest).after(last))
-    if item.recurring_every is not None:
-        due = _roll_forward(due, item.recurring_every, on)
-    return DoseDates(earliest, due, _overdue(birth, item, due))
-
-
-def _plan(cal: Calendar, child: Child, disease: str, history: _History, on: date) -> _Plan | str:
-    """The next dose under one calendar version, or why that version gives none."""
-    dose = history.count + 1
-    items = [i for i in cal.items if disease in i.diseases and i.applies_to(child.sex, child.risk_groups)]
-    item = _item_for_dose(items, dose)
-    if item is None:
-        return f"the series is complete under {cal.meta.number}"
-    applicable = [r for r in cal.catch_up if disease in r.diseases and r.sex in (None, child.sex)]
-    scheme = _scheme(applicable, child.birth_date, history.first)
-    if scheme is not None and scheme.total_doses is not None and dose > scheme.total_doses:
-        return f"the series is complete under {cal.meta.number}, catch-up rule {scheme.code}"
-    dates = _dates(cal, child.birth_date, item, scheme, history.last, on)
-    limit = _age_limit(applicable, child.birth_date)
-    if limit is not None and max(dates.earliest, on) >= limit[0]:
-        return f"no dose is given from {limit[0]} on ({cal.meta.number}, catch-up rule {limit[1]})"
-    return _Plan(item, dates, cal)
-
-
-def _next_dose(calendars: Versions[Calendar], child: Child, disease: str, history: _History,
-               on: date) -> _Plan | str:
-    """The next dose under the calendar version in force on the date it falls due, or why there is none."""
-    reason = f"no calendar version schedules disease {disease}"
-    for index, cal in enumerate(calendars.versions):
-        found = _plan(cal, child, disease, history, on)
-        if isinstance(found, str):
-            reason = found
-            continue
-        if index > 0 and found.dates.due < cal.meta.effective_from:
-            moved = _not_before(child.birth_date, found.item, found.dates, cal.meta.effective_from)
-            found = replace(found, dates=moved)
-        until = cal.meta.in_force_until
-        if until is None or found.dates.due <= until:
-            return found
-    return reason
-
-
-def _exemption_state(birth: date, plan: _Plan, exemptions: Sequence[ImmunizationEvent],
-                     on: date) -> tuple[bool, date | None, DoseDates]:
-    """Whether an exemption is in force on ``on``, until when, and the dates once the last one ends."""
-    active = [e for e in exemptions if e.exemption_until is None or e.exemption_until >= on]
-    if any(e.exemption_until is None for e in active):
-        return True, None, plan.dates
-    ends = [e.exemption_until for e in exemptions if e.exemption_until is not None]
-    dates = plan.dates
-    if ends:
-        dates = _not_before(birth, plan.item, dates, max(ends) + timedelta(days=1))
-    return bool(active), max(ends) if active else None, dates
-
-
 def _status(dates: DoseDates, on: date) -> Status:
     if on < dates.due:
         return "not-due"
@@ -293,33 +183,186 @@ def _check_child(calendars: Versions[Calendar], child: Child) -> None:
         raise ValueError(f"unknown risk group {unknown[0]!r}; the calendar knows {', '.join(sorted(known))}")
 
 
+@dataclass(frozen=True)
+class _Version:
+    """One calendar version as it applies to one child and disease."""
+
+    calendar: Calendar
+    items: tuple[CalendarItem, ...]  # the disease's rows for the child's sex and risk groups
+    catch_up: tuple[CatchUpRule, ...]  # the disease's catch-up rules for the child's sex
+    limit: tuple[date, str] | None  # the first day no dose is given any more, and the rule saying so
+
+
+class DiseaseForecaster:
+    """Forecasts of one child for one disease (SNOMED CT code), on any dates and histories.
+
+    What does not depend on the date (the child's rows of each calendar version, catch-up rules,
+    age limits, the dates of each row by age) is worked out once: a walk over a child's life asks
+    for many dates (:mod:`medcard.pediatrics.vaccination_due`).
+    """
+
+    def __init__(self, child: Child, disease: str, calendars: Versions[Calendar] | None = None) -> None:
+        calendars = calendars or rules.calendars()
+        _check_child(calendars, child)
+        info = _diseases(calendars).get(disease)
+        if info is None:
+            raise ValueError(f"no calendar version schedules disease {disease}")
+        self.child = child
+        self.disease = disease
+        self.info = info
+        self.versions = tuple(self._version(cal) for cal in calendars.versions)
+        self._by_age: dict[int, tuple[date, date, date]] = {}  # id(row) -> its dates by age alone
+        self._rolls: dict[tuple[rules.Duration, date], list[date]] = {}
+
+    def _version(self, cal: Calendar) -> _Version:
+        child, disease, birth = self.child, self.disease, self.child.birth_date
+        items = tuple(i for i in cal.items if disease in i.diseases and i.applies_to(child.sex, child.risk_groups))
+        catch_up = tuple(r for r in cal.catch_up if disease in r.diseases and r.sex in (None, child.sex))
+        # the most permissive rule wins
+        limits = [(rule.max_age.after(birth), rule.code) for rule in catch_up if rule.max_age is not None]
+        return _Version(cal, items, catch_up, max(limits) if limits else None)
+
+    def by_age(self, item: CalendarItem) -> tuple[date, date, date]:
+        """A row's earliest, due and overdue dates by the child's age alone."""
+        found = self._by_age.get(id(item))  # rows live as long as the calendars this forecaster holds
+        if found is None:
+            birth = self.child.birth_date
+            found = self._by_age[id(item)] = (item.earliest_age.after(birth), item.due_age.after(birth),
+                                              item.overdue_age.after(birth))
+        return found
+
+    def rolls(self, every: rules.Duration, start: date, beyond: date) -> list[date]:
+        """``start``, ``start + every``, ``start + 2 every``... (each from the one before) past ``beyond``."""
+        found = self._rolls.get((every, start))
+        if found is None:
+            found = self._rolls[(every, start)] = [start]
+        while found[-1] <= beyond:
+            found.append(every.after(found[-1]))
+        return found
+
+    def roll_forward(self, due: date, every: rules.Duration, on: date) -> date:
+        """A yearly (recurring) dose missed for a whole period falls due again in the current period."""
+        dates = self.rolls(every, due, on)
+        return dates[max(bisect_right(dates, on) - 1, 0)]
+
+    def on(self, events: Iterable[ImmunizationEvent], on: date) -> Forecast:
+        """Where the child stands for the disease on ``on``, with these events on record."""
+        history = _history(events, self.disease, on)
+        found = self._next_dose(history, on)
+        if isinstance(found, str):
+            return Forecast(self.info, "complete", history.count, reason=found, supporting=history.references,
+                            refusals=history.refusals)
+        active, until, dates = self._exemption_state(found, history.exemptions, on)
+        return Forecast(
+            disease=self.info,
+            status="contraindicated" if active else _status(dates, on),
+            doses_given=history.count,
+            dose_number=history.count + 1,
+            dates=None if active and until is None else dates,
+            item=found.item,
+            calendar=found.calendar.meta.number,
+            refusals=history.refusals,
+            contraindicated_until=until,
+            reason="medical exemption" if active else None,
+            supporting=history.references,
+        )
+
+    def _scheme(self, version: _Version, first: date | None) -> CatchUpRule | None:
+        """The catch-up series that applies by the child's age at the first dose, if any."""
+        if first is None:
+            return None
+        birth = self.child.birth_date
+        for rule in version.catch_up:
+            if rule.first_dose_age_from and rule.first_dose_age_to and (
+                    rule.first_dose_age_from.after(birth) <= first < rule.first_dose_age_to.after(birth)):
+                return rule
+        return None
+
+    def _overdue(self, item: CalendarItem, due: date) -> date:
+        """When a dose due on ``due`` becomes overdue: the row's window (overdue age - due age) after it.
+
+        On schedule it is exactly birth + overdue age; a dose that falls due later keeps the window in
+        calendar months and years where it can (P2M - P1M is a month, not 28 or 31 days).
+        """
+        _, on_schedule, overdue = self.by_age(item)
+        if due == on_schedule:
+            return overdue
+        window = item.overdue_age.minus(item.due_age)
+        if window is not None:
+            return window.after(due)
+        return due + (overdue - on_schedule)
+
+    def _not_before(self, item: CalendarItem, dates: DoseDates, day: date) -> DoseDates:
+        """The dates moved so that the dose falls due no earlier than ``day``, keeping its window."""
+        if dates.due >= day:
+            return dates
+        return DoseDates(max(dates.earliest, day), day, self._overdue(item, day))
+
+    def _dates(self, cal: Calendar, item: CalendarItem, scheme: CatchUpRule | None, last: date | None,
+               on: date) -> DoseDates:
+        """Earliest, due and overdue dates of a dose by the row's ages and the interval from the last dose."""
+        min_interval, interval = item.min_interval, item.interval
+        if scheme is not None and (scheme.min_interval or scheme.interval):
+            min_interval, interval = scheme.min_interval, scheme.interval
+        earliest, due, _ = self.by_age(item)
+        if last is not None:
+            shortest = min_interval or interval or cal.default_min_interval
+            earliest = max(earliest, shortest.after(last))
+            due = max(due, (interval or shortest).after(last))
+        if item.recurring_every is not None:
+            due = self.roll_forward(due, item.recurring_every, on)
+        return DoseDates(earliest, due, self._overdue(item, due))
+
+    def _plan(self, version: _Version, history: _History, on: date) -> _Plan | str:
+        """The next dose under one calendar version, or why that version gives none."""
+        cal = version.calendar
+        dose = history.count + 1
+        item = _item_for_dose(version.items, dose)
+        if item is None:
+            return f"the series is complete under {cal.meta.number}"
+        scheme = self._scheme(version, history.first)
+        if scheme is not None and scheme.total_doses is not None and dose > scheme.total_doses:
+            return f"the series is complete under {cal.meta.number}, catch-up rule {scheme.code}"
+        dates = self._dates(cal, item, scheme, history.last, on)
+        limit = version.limit
+        if limit is not None and max(dates.earliest, on) >= limit[0]:
+            return f"no dose is given from {limit[0]} on ({cal.meta.number}, catch-up rule {limit[1]})"
+        return _Plan(item, dates, cal)
+
+    def _next_dose(self, history: _History, on: date) -> _Plan | str:
+        """The next dose under the calendar version in force on the date it falls due, or why there is none."""
+        reason = f"no calendar version schedules disease {self.disease}"
+        for index, version in enumerate(self.versions):
+            found = self._plan(version, history, on)
+            if isinstance(found, str):
+                reason = found
+                continue
+            cal = version.calendar
+            if index > 0 and found.dates.due < cal.meta.effective_from:
+                moved = self._not_before(found.item, found.dates, cal.meta.effective_from)
+                found = replace(found, dates=moved)
+            until = cal.meta.in_force_until
+            if until is None or found.dates.due <= until:
+                return found
+        return reason
+
+    def _exemption_state(self, plan: _Plan, exemptions: Sequence[ImmunizationEvent],
+                         on: date) -> tuple[bool, date | None, DoseDates]:
+        """Whether an exemption is in force on ``on``, until when, and the dates once the last one ends."""
+        active = [e for e in exemptions if e.exemption_until is None or e.exemption_until >= on]
+        if any(e.exemption_until is None for e in active):
+            return True, None, plan.dates
+        ends = [e.exemption_until for e in exemptions if e.exemption_until is not None]
+        dates = plan.dates
+        if ends:
+            dates = self._not_before(plan.item, dates, max(ends) + timedelta(days=1))
+        return bool(active), max(ends) if active else None, dates
+
+
 def forecast_disease(child: Child, events: Iterable[ImmunizationEvent], disease: str, on: date,
                      calendars: Versions[Calendar] | None = None) -> Forecast:
     """Where ``child`` stands for one disease (SNOMED CT code) on ``on``."""
-    calendars = calendars or rules.calendars()
-    _check_child(calendars, child)
-    info = _diseases(calendars).get(disease)
-    if info is None:
-        raise ValueError(f"no calendar version schedules disease {disease}")
-    history = _history(events, disease, on)
-    found = _next_dose(calendars, child, disease, history, on)
-    if isinstance(found, str):
-        return Forecast(info, "complete", history.count, reason=found, supporting=history.references,
-                        refusals=history.refusals)
-    active, until, dates = _exemption_state(child.birth_date, found, history.exemptions, on)
-    return Forecast(
-        disease=info,
-        status="contraindicated" if active else _status(dates, on),
-        doses_given=history.count,
-        dose_number=history.count + 1,
-        dates=None if active and until is None else dates,
-        item=found.item,
-        calendar=found.calendar.meta.number,
-        refusals=history.refusals,
-        contraindicated_until=until,
-        reason="medical exemption" if active else None,
-        supporting=history.references,
-    )
+    return DiseaseForecaster(child, disease, calendars).on(events, on)
 
 
 def forecast(child: Child, events: Iterable[ImmunizationEvent], on: date,

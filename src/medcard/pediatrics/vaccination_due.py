@@ -25,6 +25,7 @@ concurrent writers cannot each store a forecast missing the other's dose.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from psycopg import AsyncConnection
 from medcard.core import copytext, jsonutil
 from medcard.fhir.derived import Derived
 from medcard.pediatrics import record, rules
-from medcard.pediatrics.immunization import Child, ImmunizationEvent, forecast_disease
+from medcard.pediatrics.immunization import Child, DiseaseForecaster, ImmunizationEvent
 from medcard.pediatrics.rules import Calendar, CalendarItem, Duration, Versions
 
 WATCHED = frozenset({"Patient", "Immunization", "Flag"})
@@ -77,33 +78,34 @@ def _fixed_days(child: Child, events: Sequence[ImmunizationEvent], disease: str,
     return days
 
 
-def _next_roll(child: Child, item: CalendarItem, last: date | None, day: date, default: Duration) -> date | None:
+def _next_roll(forecaster: DiseaseForecaster, item: CalendarItem, last: date | None, day: date,
+               default: Duration) -> date | None:
     """When a yearly dose's due date rolls over to the next period (mirrors the calendar's interval rule)."""
     every = item.recurring_every
     if every is None:
         return None
-    due = item.due_age.after(child.birth_date)
+    due = forecaster.by_age(item)[1]
     if last is not None:
         due = max(due, (item.interval or item.min_interval or default).after(last))
-    while due <= day:
-        due = every.after(due)
-    return due
+    dates = forecaster.rolls(every, due, day)
+    return dates[bisect_right(dates, day)]
 
 
 def _disease_periods(child: Child, events: Sequence[ImmunizationEvent], disease: str, until: date,
                      calendars: Versions[Calendar]) -> list[DuePeriod]:
     fixed = sorted(_fixed_days(child, events, disease, calendars))
     default = calendars.versions[0].default_min_interval
+    forecaster = DiseaseForecaster(child, disease, calendars)
     out: list[DuePeriod] = []
     day = child.birth_date
     while day < until:
-        f = forecast_disease(child, events, disease, day, calendars)
+        f = forecaster.on(events, day)
         candidates = [d for d in fixed if d > day][:1]
         if f.dates is not None:
             candidates += [f.dates.due, f.dates.overdue]
         if f.item is not None:
             last = max((e.occurred for e in events if e.status == "completed" and e.occurred <= day), default=None)
-            roll = _next_roll(child, f.item, last, day, default)
+            roll = _next_roll(forecaster, f.item, last, day, default)
             candidates += [roll] if roll is not None else []
         following = min([d for d in candidates if d > day] + [until])
         if f.status == "overdue" and f.dates is not None:
@@ -160,17 +162,24 @@ def holders(patient: dict[str, Any]) -> list[str]:
 Row = tuple[str, str, str | None, str, int | None, date, date, date, str]
 
 
-def rows_for(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
-             flags: Iterable[dict[str, Any]]) -> list[Row]:
-    """The table's rows for one child (none when the child has no birth date or no holder)."""
+def _child_periods(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
+                   flags: Iterable[dict[str, Any]]) -> tuple[str, list[str], str | None, list[DuePeriod]]:
+    """The child's id, holders, clinic and overdue periods (no periods without a birth date or a holder)."""
+    pid = str(patient["id"])
     facts = record.patient_from(patient)
     owners = holders(patient)
     if isinstance(facts, str) or not owners:
-        return []
+        return pid, owners, None, []
     found = record.immunizations_from(immunizations, flags)
     periods = overdue_periods(record.child_from(facts, found), found.events)
     org = next((h.split("/", 1)[1] for h in owners if h.startswith("Organization/")), None)
-    pid = str(patient["id"])
+    return pid, owners, org, periods
+
+
+def rows_for(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
+             flags: Iterable[dict[str, Any]]) -> list[Row]:
+    """The table's rows for one child (none when the child has no birth date or no holder)."""
+    pid, owners, org, periods = _child_periods(patient, immunizations, flags)
     return [(pid, holder, org, p.disease, p.dose_number, p.earliest, p.due, p.overdue, f"[{p.start},{p.end})")
             for holder in owners for p in periods]
 
@@ -188,10 +197,18 @@ Record = tuple[str, list[str], list[str]]  # one child's Patient, Immunization a
 def copy_text(records: Sequence[Record]) -> str:
     """The rows of several children, from their resources' JSON, in COPY text form (module level, so that
     a worker process can run it and hand back one string)."""
-    rows: list[Row] = []
+    lines: list[str] = []
     for patient, immunizations, flags in records:
-        rows += rows_for(jsonutil.loads(patient), map(jsonutil.loads, immunizations), map(jsonutil.loads, flags))
-    return copytext.rows("", rows)
+        pid, owners, org, periods = _child_periods(jsonutil.loads(patient), map(jsonutil.loads, immunizations),
+                                                   map(jsonutil.loads, flags))
+        if not periods:
+            continue
+        # a period's columns are the same for each holder: encoded once
+        tails = copytext.rows("", [(p.disease, p.dose_number, p.earliest, p.due, p.overdue, f"[{p.start},{p.end})")
+                                   for p in periods])
+        heads = [copytext.rows("", [(pid, holder, org)])[:-1] + "\t" for holder in owners]
+        lines += [head + tail for head in heads for tail in tails.splitlines(keepends=True)]
+    return "".join(lines)
 
 
 async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor: Executor | None = None) -> None:
