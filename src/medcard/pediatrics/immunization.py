@@ -134,9 +134,14 @@ class _Plan:
     calendar: Calendar
 
 
+_NOTHING_YET = _History(0, None, None, (), (), ())
+
+
 def _history(events: Iterable[ImmunizationEvent], disease: str, on: date) -> _History:
     """Doses given (combination vaccines count for each disease) and the not-done events since the last."""
     relevant = sorted((e for e in events if disease in e.diseases and e.occurred <= on), key=lambda e: e.occurred)
+    if not relevant:
+        return _NOTHING_YET
     count, first, last, references = 0, None, None, []
     for event in (e for e in relevant if e.status == "completed"):
         count = event.dose_number or count + 1
