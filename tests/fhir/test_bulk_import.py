@@ -321,3 +321,18 @@ def test_worker_processes_write_what_one_process_writes(database_url: str, http:
     before = _worklist_rows(database_url)
     asyncio.run(rebuild())
     assert _worklist_rows(database_url) == before
+
+
+def test_an_import_that_grows_the_store_by_a_tenth_refreshes_the_planners_statistics(database_url: str,
+                                                                                       tmp_path: Path) -> None:
+    """Without statistics (a new store) the first chart summaries after an import picked slow plans."""
+    def last_analyze() -> Any:
+        return scalar(database_url, "SELECT coalesce(last_analyze, 'epoch') FROM pg_stat_user_tables "
+                                    "WHERE relname = 'resource'")
+
+    before = last_analyze()
+    size = scalar(database_url, "SELECT reltuples FROM pg_class WHERE oid = 'resource'::regclass")
+    count = max(3, int(size * importer.ANALYZE_SHARE) + 1)
+    report = run_import(database_url, [_write(tmp_path / "p.ndjson", [patient(f"an{i}") for i in range(count)])])
+    assert report.created == count
+    assert last_analyze() > before

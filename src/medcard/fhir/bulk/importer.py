@@ -46,6 +46,7 @@ CHUNK = 500  # resources per transaction
 DERIVED_CHUNK = 200  # patients whose derived rows are recomputed per transaction at the end
 MAX_PROBLEMS = 1000  # problems kept for the report (all are counted)
 ANALYZE_AFTER = 10_000  # resources written; beyond this the import refreshes the planner's statistics
+ANALYZE_SHARE = 0.1  # ... and also when it wrote this share of the store (or the store was never analysed)
 STORE_TABLES = ("resource", "resource_compartment", "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity",
                 "sp_reference", "sp_uri", "sp_text", "patient_lookup")
 
@@ -425,11 +426,20 @@ class Importer:
                     raise failed
 
     async def _analyze_tables(self) -> None:
-        """After a large load, refresh the planner's statistics now rather than whenever autovacuum does:
-        with stale ones, the first searches after an import can pick plans that read whole tables."""
-        if self.report.created + self.report.updated < ANALYZE_AFTER:
+        """After a load that changes the store's shape, refresh the planner's statistics now rather than
+        whenever autovacuum does: with stale ones (or none, in a new store), the first searches and chart
+        summaries after an import can pick plans that read whole tables (a summary took 6.9 ms instead of
+        3.3 in a new store of 3,657 resources)."""
+        written = self.report.created + self.report.updated
+        if written == 0:
             return
         async with self.db.connection() as conn:
+            # reltuples: the size at the last ANALYZE or VACUUM, -1 if the table never had one
+            cur = await conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'resource'::regclass")
+            row = await cur.fetchone()
+            before = row[0] if row else -1
+            if written < ANALYZE_AFTER and before >= 0 and written < ANALYZE_SHARE * before:
+                return
             for table in STORE_TABLES:
                 await conn.execute(f"ANALYZE {table}")
 
