@@ -215,6 +215,8 @@ def db_rebuild_derived() -> None:
     """Recompute the derived tables (the vaccination worklist) of every patient: after an interrupted import,
     or a change of the vaccination calendar's data."""
     import asyncio
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     import psycopg
 
@@ -225,10 +227,12 @@ def db_rebuild_derived() -> None:
 
     async def rebuild(url: str) -> int:
         done = 0
-        # autocommit: each chunk of patients is a transaction of its own (see vaccination_due.rebuild)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            for d in derived.registry():
-                done = max(done, await d.rebuild(conn))
+        # autocommit: each chunk of patients is a transaction of its own (see vaccination_due.rebuild);
+        # the forecasts are computed in one worker process per core
+        with ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                for d in derived.registry():
+                    done = max(done, await d.rebuild(conn, pool))
         return done
 
     with database(settings) as url:

@@ -31,7 +31,8 @@ class Derived:
     name: str
     resource_types: frozenset[str]
     refresh: Refresh
-    rebuild: Callable[[AsyncConnection], Awaitable[int]]  # every patient (repair, backfill); returns how many
+    # every patient (repair, backfill), computing in the worker processes given if any; returns how many
+    rebuild: Callable[[AsyncConnection, Executor | None], Awaitable[int]]
 
 
 @cache

@@ -192,6 +192,7 @@ _COLUMNS = "patient_id, holder, organization_id, disease, dose_number, earliest,
 
 
 Record = tuple[str, list[str], list[str]]  # one child's Patient, Immunization and Flag JSON
+_PART = 50  # children per task of a worker process
 
 
 def copy_text(records: Sequence[Record]) -> str:
@@ -231,8 +232,10 @@ async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor:
                for parts in by_patient.values() for patient in parts.get("Patient", ())]
     if executor is None:
         text = copy_text(records)
-    else:
-        text = await asyncio.get_running_loop().run_in_executor(executor, copy_text, records)
+    else:  # in parts, so that every worker of the pool takes some
+        loop = asyncio.get_running_loop()
+        parts = [records[start:start + _PART] for start in range(0, len(records), _PART)]
+        text = "".join(await asyncio.gather(*(loop.run_in_executor(executor, copy_text, part) for part in parts)))
     async with conn.cursor() as c:
         await c.execute("DELETE FROM vaccination_due WHERE patient_id = ANY(%s)", (ids,))
         if text:
@@ -240,19 +243,21 @@ async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor:
                 await copy.write(text)
 
 
-async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = None, *, chunk: int = 1000) -> int:
+async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = None, *, chunk: int = 1000,
+                  executor: Executor | None = None) -> int:
     """Recompute the rows of these patients, or of every patient (repair, backfill); returns how many.
 
     On an autocommit connection each chunk is a transaction of its own, so the per-patient locks
     of :func:`refresh` are released chunk by chunk (a city does not fit in one transaction's lock
-    table); inside the caller's transaction everything commits together.
+    table); inside the caller's transaction everything commits together. ``executor``: worker
+    processes to compute the rows in.
     """
     async def one(ids: list[str]) -> None:
         if conn.autocommit:
             async with conn.transaction():
-                await refresh(conn, ids)
+                await refresh(conn, ids, executor)
         else:
-            await refresh(conn, ids)
+            await refresh(conn, ids, executor)
 
     if patient_ids is not None:
         ids = sorted(set(patient_ids))
@@ -270,7 +275,7 @@ async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = N
         done, after = done + len(ids), ids[-1]
 
 
-DERIVED = Derived("vaccination_due", WATCHED, refresh, lambda conn: rebuild(conn))
+DERIVED = Derived("vaccination_due", WATCHED, refresh, lambda conn, executor: rebuild(conn, executor=executor))
 
 
 # --- The worklist -------------------------------------------------------------------------------
