@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -227,12 +228,34 @@ def medcard_figures(base: str, n: int, bundle: int, bundles: int, clients: int) 
 
     out["read_concurrent_per_s"] = parallel(clients, n, read_one, base)
     out["create_concurrent_per_s"] = parallel(clients, n, create_one, base)
+    server_cpu, database_cpu = cpu_seconds()
     out["transaction_concurrent_resources_per_s"] = parallel(clients, bundles, tx_one, base)
+    server_cpu, database_cpu = (after - before for after, before in zip(cpu_seconds(), (server_cpu, database_cpu),
+                                                                         strict=True))
     print(f"  {f'read, {clients} concurrent clients':<44} {out['read_concurrent_per_s']:8.0f}/s")
     print(f"  {f'create, {clients} concurrent clients':<44} {out['create_concurrent_per_s']:8.0f}/s")
     print(f"  {f'transactions of {bundle}, {clients} concurrent clients':<44} "
           f"{out['transaction_concurrent_resources_per_s']:8.0f} resources/s")
+    print(f"    CPU per resource in that run: the server {server_cpu / bundles / bundle * 1e6:.0f} µs, "
+          f"PostgreSQL {database_cpu / bundles / bundle * 1e6:.0f} µs (on {os.cpu_count()} cores)")
     return out
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU used so far by the medcard server's processes and by the local PostgreSQL's (0 if remote)."""
+    server = database = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "medcard.app:create_app" in " ".join(proc.info["cmdline"] or ()):
+                for p in (proc, *proc.children(recursive=True)):
+                    times = p.cpu_times()
+                    server += times.user + times.system
+            elif (proc.info["name"] or "").startswith("postgres"):
+                times = proc.cpu_times()
+                database += times.user + times.system
+        except psutil.Error:
+            continue  # a process that ended meanwhile
+    return server, database
 
 
 def machine() -> str:
