@@ -208,14 +208,14 @@ def copy_text(records: Sequence[Record]) -> str:
         tails = copytext.rows("", [(p.disease, p.dose_number, p.earliest, p.due, p.overdue, f"[{p.start},{p.end})")
                                    for p in periods])
         heads = [copytext.rows("", [(pid, holder, org)])[:-1] + "\t" for holder in owners]
-        lines += [head + tail for head in heads for tail in tails.splitlines(keepends=True)]
+        lines += [head + tail + "\n" for head in heads for tail in tails.split("\n")[:-1]]
     return "".join(lines)
 
 
 async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor: Executor | None = None) -> None:
     """Recompute the rows of these patients from their current record, in the caller's transaction.
 
-    The forecasts are the costly part (~2 ms a child): a bulk import passes its pool of worker
+    The forecasts are the costly part (1-5 ms a child): a bulk import passes its pool of worker
     processes as ``executor`` to compute them there while other chunks are read and written.
     """
     ids = sorted(set(patient_ids))
