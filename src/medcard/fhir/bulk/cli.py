@@ -36,7 +36,8 @@ def run_import(url: str, paths: list[Path], *, on_error: str, chunk: int, jobs: 
 
 
 async def _import(url: str, paths: list[Path], on_error: str, chunk: int, jobs: int) -> ImportReport:
-    db = Database(url, min_size=1, max_size=2)
+    # the writer, and at the end one connection per worker recomputing derived tables plus one for ANALYZE
+    db = Database(url, min_size=1, max_size=max(2, jobs + 1))
     await db.open()
     bar = tqdm(unit=" resources", desc="import", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
     done = 0
