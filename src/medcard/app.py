@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                   openapi_url=None)
     app.state.settings = settings
     app.include_router(bulk_router)  # before the generic routes, which would take its paths
-    app.include_router(fhir_router)
+    app.router.routes.extend(fhir_router.routes)  # plain Starlette routes (see FhirRoutes)
     fhir_errors.install(app)
 
     app.add_middleware(RequestLog)

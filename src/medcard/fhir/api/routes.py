@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter
 from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from medcard.access.gate import Gate
 from medcard.core.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
@@ -38,7 +38,50 @@ from medcard.state import database as _db
 from medcard.state import settings as _settings
 
 PREFIX = "/fhir/R4"
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+class FhirRoutes:
+    """The FHIR API's routes, as plain Starlette routes under ``prefix``.
+
+    Every endpoint takes the request and its path parameters and returns a Response, so FastAPI's
+    work per request for an included router (matching through it, solving dependencies) buys
+    nothing here; it cost ~15 % of a read's CPU (7 interleaved runs, server CPU per read).
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.routes: list[Route] = []
+
+    def api_route(self, path: str, methods: list[str]) -> Callable[[Endpoint], Endpoint]:
+        def register(handler: Endpoint) -> Endpoint:
+            async def endpoint(request: Request) -> Response:
+                request.scope["route"] = route  # as FastAPI does: the access log names the route, not the path
+                return await handler(request, **request.path_params)
+
+            route = Route(self.prefix + path, endpoint, methods=methods, name=handler.__name__)
+            self.routes.append(route)
+            return handler
+
+        return register
+
+    def get(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self.api_route(path, ["GET"])
+
+    def post(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self.api_route(path, ["POST"])
+
+    def put(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self.api_route(path, ["PUT"])
+
+    def patch(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self.api_route(path, ["PATCH"])
+
+    def delete(self, path: str) -> Callable[[Endpoint], Endpoint]:
+        return self.api_route(path, ["DELETE"])
+
+
+router = FhirRoutes(PREFIX)
 
 
 
