@@ -46,6 +46,28 @@ def test_periods_say_overdue_exactly_when_the_forecast_does() -> None:
             assert found == expected, (child, day)
 
 
+def test_periods_agree_with_the_forecast_on_every_day_around_month_ends_and_leap_days() -> None:
+    """Births on 29 February and at month ends, where calendar arithmetic clips days (the yearly
+    influenza dose rolls over from the clipped dates): every day of the first three years, and the
+    days around each birthday to 17."""
+    rng = random.Random(11)
+    for birth in (date(2016, 2, 29), date(2015, 1, 31), date(2019, 8, 31), date(2020, 12, 31)):
+        for with_events in (False, True):
+            events = []
+            if with_events:
+                events = [ImmunizationEvent(birth + timedelta(days=rng.randrange(0, 900)),
+                                            frozenset(rng.sample(DISEASES, 2))) for _ in range(6)]
+            child = Child(birth, "female")
+            periods = overdue_periods(child, events)
+            days = [birth + timedelta(days=n) for n in range(3 * 366)]
+            days += [rules.Duration(years=age, months=months).after(birth) + timedelta(days=shift)
+                     for age in range(3, 17) for months in (0, 6) for shift in (-1, 0, 1)]
+            for day in days:
+                expected = {f.disease.snomed for f in forecast(child, events, day) if f.status == "overdue"}
+                found = {p.disease for p in periods if p.start <= day < p.end}
+                assert found == expected, (birth, with_events, day)
+
+
 def test_a_child_is_listed_under_the_clinic_and_the_district_pediatrician() -> None:
     patient = {"resourceType": "Patient", "id": "p1", "birthDate": "2026-08-01", "gender": "female",
                "managingOrganization": {"reference": "Organization/o1"},

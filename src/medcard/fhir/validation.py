@@ -72,6 +72,7 @@ class _Slot:
     choice: bool
     pattern: re.Pattern[str] | None  # a string primitive's lexical form
     is_date: bool  # date, dateTime or instant: also a real calendar date
+    is_text: bool  # string or markdown: kept for full-text search
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,8 @@ def _type(spec: Spec, type_name: str) -> _Type:
         else:
             nature = _COMPLEX
         slots[key] = _Slot(element, concrete, suffix, nature, element.max_many, element.choice,
-                           patterns.get(concrete), concrete in ("date", "dateTime", "instant"))
+                           patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
+                           concrete in ("string", "markdown"))
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
@@ -319,14 +321,13 @@ class _Validator:
         if len(value) > MAX_STRING:
             self.error(path, f"a {type_name} must not exceed 1 MB", "too-costly")
             return
-        pattern = slot.pattern
-        if pattern is None or type_name == "xhtml":
-            if type_name == "xhtml":
-                self.xhtml(value, path)
-            elif type_name in ("string", "markdown"):
-                self.keep_text(value, self.texts)
+        if slot.is_text:
+            self.keep_text(value, self.texts)
+        elif type_name == "xhtml":
+            self.xhtml(value, path)
             return
-        if not pattern.fullmatch(value):
+        pattern = slot.pattern
+        if pattern is not None and not pattern.fullmatch(value):
             self.error(path, f"'{_clip(value)}' is not a valid {type_name}", "value")
             return
         if slot.is_date and not _real_date(value):

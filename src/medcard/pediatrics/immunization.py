@@ -216,7 +216,7 @@ class DiseaseForecaster:
         self.disease = disease
         self.info = info
         self.versions = tuple(self._version(cal) for cal in calendars.versions)
-        self._by_age: dict[int, tuple[date, date, date]] = {}  # id(row) -> its dates by age alone
+        self._by_age: dict[int, tuple[CalendarItem, tuple[date, date, date]]] = {}  # id(row) -> row, its dates
         self._rolls: dict[tuple[rules.Duration, date], list[date]] = {}
 
     def _version(self, cal: Calendar) -> _Version:
@@ -229,15 +229,19 @@ class DiseaseForecaster:
 
     def by_age(self, item: CalendarItem) -> tuple[date, date, date]:
         """A row's earliest, due and overdue dates by the child's age alone."""
-        found = self._by_age.get(id(item))  # rows live as long as the calendars this forecaster holds
-        if found is None:
-            birth = self.child.birth_date
-            found = self._by_age[id(item)] = (item.earliest_age.after(birth), item.due_age.after(birth),
-                                              item.overdue_age.after(birth))
+        cached = self._by_age.get(id(item))  # keyed by identity (hashing a row is dear), checked below
+        if cached is not None and cached[0] is item:
+            return cached[1]
+        birth = self.child.birth_date
+        found = (item.earliest_age.after(birth), item.due_age.after(birth), item.overdue_age.after(birth))
+        self._by_age[id(item)] = (item, found)
         return found
 
     def rolls(self, every: rules.Duration, start: date, beyond: date) -> list[date]:
-        """``start``, ``start + every``, ``start + 2 every``... (each from the one before) past ``beyond``."""
+        """``start``, ``start + every``, ``start + 2 every``... (each from the one before) past ``beyond``.
+
+        The list is the forecaster's own cache, shared by later calls: read it, do not change it.
+        """
         found = self._rolls.get((every, start))
         if found is None:
             found = self._rolls[(every, start)] = [start]

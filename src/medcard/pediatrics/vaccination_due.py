@@ -222,8 +222,9 @@ async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor:
     if not ids:
         return
     # Serialise refreshes of one patient; then read in a new statement, which sees writes committed meanwhile.
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(p)) FROM unnest(%s::text[]) AS p ORDER BY p",
-                       (_LOCK_CLASS, ids))
+    # Locks in the order of their keys (two ids may share a hash): transactions refreshing at once cannot deadlock.
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(p) AS k "
+                       "FROM unnest(%s::text[]) AS p) AS keys ORDER BY k", (_LOCK_CLASS, ids))
     cur = await conn.execute(_READ, (ids, sorted(WATCHED)))
     by_patient: dict[str, dict[str, list[str]]] = {}
     for rtype, pid, content in await cur.fetchall():

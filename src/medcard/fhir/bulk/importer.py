@@ -412,7 +412,8 @@ class Importer:
         ``medcard db rebuild-derived``.
         """
         pending, self._derived = self._derived, derived.Pending()
-        slots = asyncio.Semaphore(self.jobs)
+        # one connection each, and ANALYZE runs beside them on another
+        slots = asyncio.Semaphore(max(1, min(self.jobs, self.db.pool.max_size - 1)))
 
         async def one(d: derived.Derived, ids: list[str]) -> None:
             async with slots, self.db.transaction() as conn:
@@ -421,9 +422,13 @@ class Importer:
         for d in derived.registry():
             ids = sorted(pending.patients.get(d.name, ()))
             chunks = [ids[start:start + DERIVED_CHUNK] for start in range(0, len(ids), DERIVED_CHUNK)]
-            for failed in await asyncio.gather(*(one(d, chunk) for chunk in chunks), return_exceptions=True):
-                if isinstance(failed, BaseException):
-                    raise failed
+            results = await asyncio.gather(*(one(d, chunk) for chunk in chunks), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                # the kinds only: a database error's text may quote a record's values
+                log.error("%s: %d of %d chunks of patients failed (%s); run medcard db rebuild-derived", d.name,
+                          len(failures), len(chunks), ", ".join(sorted({type(f).__name__ for f in failures})))
+                raise failures[0]
 
     async def _analyze_tables(self) -> None:
         """After a load that changes the store's shape, refresh the planner's statistics now rather than
