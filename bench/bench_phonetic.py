@@ -48,7 +48,7 @@ import orjson
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_bulk import AUTH, get, machine, server  # the same server and authenticated GET as the bulk benchmark
+from bench_bulk import AUTH, get, machine, server, typo  # the same server, GET and typos as the bulk benchmark
 from benchauth import backend_token
 from medcard.core import copytext, jsonutil, migrate
 from medcard.core.db import Database
@@ -83,19 +83,6 @@ def scalar(url: str, sql: str) -> Any:
 
 
 # 1. the data set -----------------------------------------------------------------------------
-
-
-def typo(word: str, rng: random.Random) -> str:
-    """One everyday slip: a letter dropped, doubled, swapped or changed (as bench_bulk.py makes them)."""
-    i = rng.randrange(1, len(word) - 1)
-    kind = rng.choice(("drop", "double", "swap", "change"))
-    if kind == "drop":
-        return word[:i] + word[i + 1:]
-    if kind == "double":
-        return word[:i] + word[i] + word[i:]
-    if kind == "swap":
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    return word[:i] + rng.choice("аеиоуыя") + word[i + 1:]
 
 
 def load(url: str, patients: int, work: Path, sample: int) -> None:
