@@ -116,7 +116,13 @@ class Compiler:
             name = _INDEX.sub(r"\1", steps[1])
             if not _NAME.fullmatch(name):
                 return None
-            keys.update(key for key, _ in self._keys_of(resource_type, name))
+            # A type filter right after the first element (``(X.value as Quantity)``) reads only
+            # the keys of that type: ``valueQuantity``, not every ``value[x]``.
+            wanted = paren.group(2) if paren and len(steps) == 2 else (
+                m.group(1) if len(steps) > 2 and (m := _TYPE_FILTER.fullmatch(steps[2])) else None)
+            only = _aliases(wanted) if wanted else None
+            keys.update(key for key, child_type in self._keys_of(resource_type, name)
+                        if only is None or child_type in only)
         return frozenset(keys)
 
     def _part(self, part: str, resource_type: str) -> Path | None:
@@ -136,9 +142,19 @@ class Compiler:
         root = steps[0]
         if root not in (resource_type, "Resource", "DomainResource"):
             return None
-        compiled = [self._step(s) for s in steps[1:]]
-        if suffix_filter:
-            compiled.append(self._type_filter(suffix_filter))
+        rest_steps = [*steps[1:], *([f"as({suffix_filter})"] if suffix_filter else [])]
+        compiled: list[Step] = []
+        i = 0
+        while i < len(rest_steps):
+            step = rest_steps[i]
+            typed = _TYPE_FILTER.fullmatch(rest_steps[i + 1]) if i + 1 < len(rest_steps) else None
+            if typed and _NAME.fullmatch(step):
+                # an element and a type filter on it: read only the keys of that type (valueQuantity)
+                compiled.append(self._child(step, _aliases(typed.group(1))))
+                i += 2
+                continue
+            compiled.append(self._step(step))
+            i += 1
 
         def run(resource: dict[str, Any]) -> list[Node]:
             nodes: list[Node] = [(resource, resource_type)]
@@ -166,7 +182,8 @@ class Compiler:
             return self._child(step)
         raise UnsupportedExpression(step)
 
-    def _child(self, name: str) -> Step:
+    def _child(self, name: str, only: frozenset[str] | None = None) -> Step:
+        """The element ``name`` of each node; ``only``: just its values of these types (a type filter)."""
         keys_by_type: dict[str, tuple[tuple[str, str], ...]] = {}  # this step's keys, per type of node
 
         def child(nodes: list[Node]) -> list[Node]:
@@ -178,7 +195,8 @@ class Compiler:
                     type_name = value.get("resourceType", "")
                 keys = keys_by_type.get(type_name)
                 if keys is None:
-                    keys = keys_by_type[type_name] = self._keys_of(type_name, name)
+                    keys = keys_by_type[type_name] = tuple(
+                        (key, t) for key, t in self._keys_of(type_name, name) if only is None or t in only)
                 for key, child_type in keys:
                     found = value.get(key)
                     if found is None:
@@ -206,9 +224,7 @@ class Compiler:
         return keys
 
     def _type_filter(self, wanted: str) -> Step:
-        aliases = {wanted}
-        if wanted == "Quantity":
-            aliases |= {"Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
+        aliases = _aliases(wanted)
         return lambda nodes: [n for n in nodes if n[1] in aliases]
 
     def _exists_not_false(self, name: str) -> Path:
@@ -220,6 +236,13 @@ class Compiler:
             return [(present, "boolean")]
 
         return run
+
+
+def _aliases(wanted: str) -> frozenset[str]:
+    """The type names a type filter keeps: the type, and for Quantity its profiles."""
+    if wanted == "Quantity":
+        return frozenset({wanted, "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"})
+    return frozenset({wanted})
 
 
 def _resolves_to(target_type: str) -> Step:
