@@ -186,3 +186,19 @@ def test_a_transaction_may_not_change_one_resource_twice(http: httpx.Client) -> 
         {"resource": {**child(), "id": pid, "gender": "other"}, "request": {"method": "PUT", "url": f"Patient/{pid}"}},
     ))
     assert r.status_code == 409
+
+
+def test_each_write_of_a_transaction_is_audited_at_the_transactions_time(http: httpx.Client,
+                                                                        database_url: str) -> None:
+    r = post(http, "", tx(*(create_entry({"resourceType": "Patient", "birthDate": f"2020-01-0{i}"})
+                            for i in range(1, 4))))
+    assert r.status_code == 200, r.text
+    entities = [e["response"]["location"].split("/_history")[0] for e in body(r)["entry"]]
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT id, recorded, entity, subtype, now() - recorded FROM audit_event "
+                            "WHERE entity = ANY(%s)", (entities,)).fetchall()
+    assert sorted(row[2] for row in rows) == sorted(entities)
+    assert {row[3] for row in rows} == {"create"}
+    assert len({row[0] for row in rows}) == 3  # each entry its own id
+    assert len({row[1] for row in rows}) == 1  # the time the transaction began, stamped by PostgreSQL
+    assert rows[0][4].total_seconds() < 60
