@@ -134,6 +134,10 @@ class Policy:
         self.requester = requester
         self.today = today
         self._facts: dict[str, PatientFacts | None] = {}
+        # Decisions taken in this request: they depend only on the requester, the date and facts
+        # read once per request, so a transaction of 100 resources of one child decides once.
+        self._decided: dict[tuple[str | None, str, str, bool, str | None], Decision] = {}
+        self._in_care: dict[str, bool] = {}
         self._family_patients: list[str] | None = None
         self._own_young = False  # a teenager's own access, before the substance-use threshold
         self._prepared = False
@@ -152,6 +156,14 @@ class Policy:
         """May the requester do ``action`` (read, search, write, export) on a ``rtype`` of this patient's
         record (None: no record)? ``interaction`` names a write exactly (create, update, delete) for the
         token's scopes."""
+        key = (patient_id, rtype, action, substance_use, interaction)
+        decision = self._decided.get(key)
+        if decision is None:
+            decision = self._decided[key] = await self._decide(patient_id, rtype, action, substance_use, interaction)
+        return decision
+
+    async def _decide(self, patient_id: str | None, rtype: str, action: str, substance_use: bool,
+                      interaction: str | None) -> Decision:
         r = self.requester
         if not r.scopes.allows(rtype, interaction or action):
             return Decision(False, f"the token's scopes do not cover {action} of {rtype}")
@@ -277,10 +289,14 @@ class Policy:
         return Decision(False, reason)
 
     async def _care_relation(self, patient_id: str) -> bool:
-        b = SqlBuilder()
-        sql = f"SELECT 1 FROM ({care_relation_sql(self.requester, b)}) c WHERE c.patient_id = {b.bind(patient_id)}"
-        cur = await self.conn.execute(sql + " LIMIT 1", b.params)
-        return await cur.fetchone() is not None
+        found = self._in_care.get(patient_id)
+        if found is None:
+            b = SqlBuilder()
+            sql = (f"SELECT 1 FROM ({care_relation_sql(self.requester, b)}) c "
+                   f"WHERE c.patient_id = {b.bind(patient_id)}")
+            cur = await self.conn.execute(sql + " LIMIT 1", b.params)
+            found = self._in_care[patient_id] = await cur.fetchone() is not None
+        return found
 
     # searches ------------------------------------------------------------------------
 
