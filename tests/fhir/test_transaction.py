@@ -202,3 +202,17 @@ def test_each_write_of_a_transaction_is_audited_at_the_transactions_time(http: h
     assert len({row[0] for row in rows}) == 3  # each entry its own id
     assert len({row[1] for row in rows}) == 1  # the time the transaction began, stamped by PostgreSQL
     assert rows[0][4].total_seconds() < 60
+    # Who wrote is given once for the request's entries: each row says it as a read's single entry does.
+    assert http.get(entities[0]).status_code == 200
+    who = ("account_id, agent_name, agent_role, client_id, on_behalf_of, purpose, source, break_glass, "
+           "action, outcome, patient_id, entity")
+    with psycopg.connect(database_url) as conn:
+        written = conn.execute(f"SELECT {who} FROM audit_event WHERE entity = ANY(%s) AND subtype = 'create'",
+                               (entities,)).fetchall()
+        read = conn.execute(f"SELECT {who} FROM audit_event WHERE entity = %s AND subtype = 'read'",
+                            (entities[0],)).fetchone()
+    assert read is not None
+    assert read[3] is not None  # the test client's requester is a known client
+    assert {row[:8] for row in written} == {read[:8]}
+    assert {row[8:10] for row in written} == {("C", "0")}
+    assert sorted((row[10], row[11]) for row in written) == sorted((e.split("/")[1], e) for e in entities)
