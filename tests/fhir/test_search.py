@@ -264,6 +264,12 @@ def test_content_search_with_russian_stemming(data: httpx.Client) -> None:
     assert "entry" not in search(data, "/Patient/p2/*", {"_content": "астма"})
 
 
+def test_content_search_leaves_out_reference_strings(data: httpx.Client) -> None:
+    # "Patient/p1" is what a Condition refers to, not text of it: the reference search finds that
+    assert matches(data, "/Condition", {"subject": "Patient/p1"}) != []
+    assert matches(data, "/Condition", {"_content": "Patient/p1"}) == []
+
+
 def test_phonetic_surname_search(data: httpx.Client) -> None:
     assert matches(data, "/Patient", {"phonetic": "Ivanov"}) == ["p1", "p2"]
     assert matches(data, "/Patient", {"phonetic": "Иваноф", "birthdate": "2019-05-04"}) == ["p1"]

@@ -112,7 +112,7 @@ def _type(spec: Spec, type_name: str) -> _Type:
             nature = _COMPLEX
         slots[key] = _Slot(element, concrete, suffix, nature, element.max_many, element.choice,
                            patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
-                           concrete in ("string", "markdown"))
+                           concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"))
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
