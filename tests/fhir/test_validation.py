@@ -47,6 +47,23 @@ def test_primitive_types_and_lexical_forms() -> None:
                      "Observation.issued": "value"}
 
 
+@pytest.mark.parametrize(("element", "value", "code"), [
+    ("gender", "", "invariant"),  # ele-1
+    ("gender", "boy", "code-invalid"),  # not in the required value set
+    ("birthDate", "2024-02-30", "value"),  # not a real date
+    ("birthDate", "2024-2-3", "value"),  # not the lexical form
+    ("implicitRules", "a b", "value"),  # a uri has no spaces
+    ("language", "x" * (1024 * 1024 + 1), "too-costly"),  # over 1 MB
+])
+def test_each_check_of_a_single_string_value(element: str, value: str, code: str) -> None:
+    # the common case, a valid single string, is settled without a path; every way of being wrong is still reported
+    issues = validation_issues({"resourceType": "Patient", element: value})
+    assert {i.expression for i in issues} == {(f"Patient.{element}",)}
+    assert code in {i.code for i in issues}
+    assert expressions({"resourceType": "Patient", element: "2024-02-29" if element == "birthDate" else "male"
+                        if element == "gender" else "ru" if element == "language" else "urn:x"}) == {}
+
+
 def test_true_as_string_and_number_as_string_are_wrong_json_types() -> None:
     found = expressions({"resourceType": "Patient", "active": "true", "multipleBirthInteger": "2"})
     assert found == {"Patient.active": "value", "Patient.multipleBirth.ofType(integer)": "value"}

@@ -72,7 +72,9 @@ class _Slot:
     choice: bool
     pattern: re.Pattern[str] | None  # a string primitive's lexical form
     is_date: bool  # date, dateTime or instant: also a real calendar date
-    is_text: bool  # string or markdown: kept for full-text search
+    is_text: bool  # string or markdown: kept for full-text search (not a Reference's reference: no words)
+    plain: bool  # one string value (not repeating, not xhtml): :meth:`_Validator.plain_string` may settle it
+    codes: dict[str, frozenset[str]] | None  # a code's required value set, when it can be enumerated
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +112,11 @@ def _type(spec: Spec, type_name: str) -> _Type:
             nature = _RESOURCE
         else:
             nature = _COMPLEX
+        codes = spec.codes(element.binding) if element.binding and concrete == "code" else None
         slots[key] = _Slot(element, concrete, suffix, nature, element.max_many, element.choice,
                            patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
-                           concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"))
+                           concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"),
+                           nature == _STRING and not element.max_many and concrete != "xhtml", codes)
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
@@ -191,11 +195,12 @@ class _Validator:
             if skip and key in skip:
                 continue
             name = slot.element.name
-            child = path + slot.suffix
             if slot.choice and name in present:
-                self.error(child, f"more than one type given for the choice element {name}[x]")
+                self.error(path + slot.suffix, f"more than one type given for the choice element {name}[x]")
             present.add(name)
-            self.slot(slot, value, child, depth)
+            if slot.plain and value.__class__ is str and self.plain_string(slot, value):
+                continue  # most values: no path is made, no further call
+            self.slot(slot, value, path + slot.suffix, depth)
         for element in known.required:
             if element.name not in present:
                 self.error(f"{path}.{element.name}", f"missing required element '{element.name}' "
@@ -309,6 +314,23 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             self.error(path, f"expected a number (decimal), found {_json_type(value)}", "value")
 
+    def plain_string(self, slot: _Slot, value: str) -> bool:
+        """Settle a valid single string value (its text kept): True. False, having done nothing, for
+        anything else, which the full check (:meth:`slot`) then reports."""
+        if not value or len(value) > MAX_STRING:
+            return False
+        pattern = slot.pattern
+        if pattern is not None and not pattern.fullmatch(value):
+            return False
+        if slot.is_date and not _real_date(value):
+            return False
+        codes = slot.codes
+        if codes is not None and not _code_in(value, codes):
+            return False
+        if slot.is_text:
+            self.keep_text(value, self.texts)
+        return True
+
     def string(self, slot: _Slot, value: Any, path: str) -> None:
         """A primitive written as a JSON string: code, string, uri, dateTime, xhtml..."""
         type_name = slot.concrete
@@ -387,7 +409,7 @@ class _Validator:
             return
         vs_name = value_set.rsplit("/", 1)[-1]
         if type_name == "code" and isinstance(value, str):
-            if not any(value in codes for codes in systems.values()):
+            if not _code_in(value, systems):
                 self.error(path, f"'{_clip(value)}' is not a code of the required value set {vs_name} "
                            f"({_sample(systems)})", "code-invalid")
         elif type_name == "Coding" and isinstance(value, dict):
@@ -407,6 +429,10 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
     for name in ("string", "markdown"):
         out.pop(name, None)  # "[ \r\n\t\S]+": any non-empty text; checked by length instead
     return out
+
+
+def _code_in(code: str, systems: dict[str, frozenset[str]]) -> bool:
+    return any(code in codes for codes in systems.values())
 
 
 def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:
