@@ -64,7 +64,7 @@ def stored_types() -> tuple[str, ...]:
 
 
 def check_type(rtype: str) -> None:
-    if rtype not in r4().resource_types or rtype in NOT_STORED:
+    if rtype not in r4().resource_type_names or rtype in NOT_STORED:
         raise NotFound(f"'{rtype}' is not a resource type this server stores")
 
 

@@ -178,7 +178,7 @@ def _validate(e: _Entry) -> None:
 
 async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], ids: dict[str, str]) -> None:
     """Map each ``Type?criteria`` reference to the one resource matching it."""
-    types = set(r4().resource_types)
+    types = r4().resource_type_names
     for e in entries:
         sites = e.checked.references if e.checked else []
         conditional = {s.reference for s in sites if "?" in s.reference

@@ -108,7 +108,7 @@ def _type(spec: Spec, type_name: str) -> _Type:
         suffix = f".{element.name}.ofType({concrete})" if element.choice else f".{element.name}"
         if spec.is_primitive(concrete):
             nature = _PRIMITIVE_NATURE.get(concrete, _STRING)
-        elif concrete == "Resource" or concrete in spec.resource_types:
+        elif concrete == "Resource" or concrete in spec.resource_type_names:
             nature = _RESOURCE
         else:
             nature = _COMPLEX
@@ -143,7 +143,7 @@ class _Validator:
             self.error(path, f"expected a resource (a JSON object), found {_json_type(obj)}")
             return
         rtype = obj.get("resourceType")
-        if not isinstance(rtype, str) or rtype not in self.spec.resource_types:
+        if not isinstance(rtype, str) or rtype not in self.spec.resource_type_names:
             found = "no resourceType" if rtype is None else f"resourceType {rtype!r}"
             self.error(path, f"expected a FHIR R4 resource, found {found}", "structure")
             return
@@ -397,7 +397,7 @@ class _Validator:
                        "(expected Type/id, an absolute URL, #contained or urn:uuid:)", "value")
             return
         rtype = match.group(1)
-        if rtype not in self.spec.resource_types:
+        if rtype not in self.spec.resource_type_names:
             self.error(f"{path}.reference", f"'{rtype}' is not a FHIR R4 resource type", "value")
         elif element.targets and rtype not in element.targets:
             self.error(f"{path}.reference", f"a reference to {rtype} is not allowed here "

@@ -70,7 +70,7 @@ def input_files(paths: list[Path]) -> list[Path]:
 def _rank(path: Path) -> tuple[int, str]:
     """Reference data first, then patients, then the rest; names like Practitioner.000.ndjson tell."""
     rtype = path.name.split(".")[0]
-    if rtype in r4().resource_types and rtype not in r4().patient_compartment:
+    if rtype in r4().resource_type_names and rtype not in r4().patient_compartment:
         return (0, str(path))
     if rtype == "Patient":
         return (1, str(path))

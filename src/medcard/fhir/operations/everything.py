@@ -34,7 +34,7 @@ def _since(call: OperationCall) -> datetime | None:
 
 def _types(call: OperationCall) -> list[str] | None:
     raw = [t.strip() for k, v in call.params if k == "_type" for t in v.split(",") if t.strip()]
-    unknown = [t for t in raw if t not in r4().resource_types]
+    unknown = [t for t in raw if t not in r4().resource_type_names]
     if unknown:
         raise BadRequest(f"_type names unknown resource types: {', '.join(unknown)}")
     return raw or None

@@ -453,7 +453,8 @@ def _include_spec(value: str, reverse: bool, req: SearchRequest) -> _Include | N
     source, code = parts[0], parts[1]
     target = parts[2] if len(parts) == 3 else None
     if code == "*":
-        return _Include(source, "*", target, iterate, reverse) if source in registry().spec.resource_types else None
+        known = source in registry().spec.resource_type_names
+        return _Include(source, "*", target, iterate, reverse) if known else None
     p = registry().get(source, code)
     if p is None or p.type != "reference":
         return None

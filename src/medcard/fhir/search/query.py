@@ -164,7 +164,7 @@ def _has(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Crite
 def _modifier_ok(param: SearchParam, modifier: str, reg: Registry) -> bool:
     if modifier in MODIFIERS.get(param.type, set()):
         return True
-    return param.type == "reference" and modifier in reg.spec.resource_types
+    return param.type == "reference" and modifier in reg.spec.resource_type_names
 
 
 # compiling -------------------------------------------------------------------

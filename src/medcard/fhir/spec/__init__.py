@@ -68,7 +68,8 @@ class Spec:
 
     def __init__(self, raw: dict[str, Any]) -> None:
         self.fhir_version: str = raw["fhirVersion"]
-        self.resource_types: tuple[str, ...] = tuple(raw["resources"])
+        self.resource_types: tuple[str, ...] = tuple(raw["resources"])  # in the specification's order
+        self.resource_type_names: frozenset[str] = frozenset(self.resource_types)  # for "is it a type?"
         self.primitives: dict[str, dict[str, Any]] = raw["primitives"]
         self.value_sets: dict[str, dict[str, frozenset[str]]] = {
             url: {system: frozenset(codes) for system, codes in systems.items()}
