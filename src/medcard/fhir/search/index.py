@@ -50,12 +50,24 @@ class IndexRows:
         return out
 
 
+class _TypeParams:
+    """A type's indexed parameters, and which of them read each top-level key."""
+
+    def __init__(self, params: list[SearchParam]) -> None:
+        self.params = params
+        self.always = [i for i, p in enumerate(params) if p.root_keys is None]  # cannot be told: always run
+        self.by_key: dict[str, list[int]] = {}
+        for i, p in enumerate(params):
+            for key in p.root_keys or ():
+                self.by_key.setdefault(key, []).append(i)
+
+
 class Indexer:
     """Turns resources into index rows using a registry of search parameters."""
 
     def __init__(self, reg: Registry) -> None:
         self.registry = reg
-        self._params: dict[str, list[SearchParam]] = {}
+        self._params: dict[str, _TypeParams] = {}
         self._implicit_systems: dict[str, str | None] = {}
         self._compartment: dict[str, tuple[str, ...]] = {}
 
@@ -79,15 +91,21 @@ class Indexer:
 
     def rows(self, resource: dict[str, Any]) -> IndexRows:
         rtype = resource["resourceType"]
-        params = self._params.get(rtype)
-        if params is None:
-            params = self._params[rtype] = self.registry.indexed(rtype)
+        known = self._params.get(rtype)
+        if known is None:
+            known = self._params[rtype] = _TypeParams(self.registry.indexed(rtype))
+        # Only the parameters that read a key the resource has (6 of an Observation's 29), in their order.
+        wanted = set(known.always)
+        by_key = known.by_key
+        for key in resource:
+            found = by_key.get(key)
+            if found is not None:
+                wanted.update(found)
         out = IndexRows()
-        for param in params:
+        params = known.params
+        for i in sorted(wanted):
+            param = params[i]
             assert param.path is not None
-            roots = param.root_keys
-            if roots is not None and roots.isdisjoint(resource):
-                continue
             nodes = param.path(resource)
             if nodes:
                 self._add(out, param, nodes)
