@@ -8,14 +8,25 @@ once they were frozen. (An import worker holds far fewer such objects; there the
 clear gain, so it does not freeze.)
 ``gc.freeze()`` moves every object alive now into a permanent generation the collector skips
 (https://docs.python.org/3/library/gc.html#gc.freeze); it is called once, after start-up loading.
+
+The youngest generation is then collected after 10,000 net allocations of containers instead of
+CPython's 700: a transaction Bundle of 100 resources holds thousands of dicts and lists while it is
+handled, so at 700 the collector ran four to five times per Bundle and walked them each time,
+2-3 % of the process's CPU (measured with ``gc.callbacks``, in-process); at 10,000 it did not run
+once in 6,000 resources. Objects are still freed by reference counting as soon as they are
+unused; only garbage in reference cycles waits longer, a few megabytes at most.
 """
 
 from __future__ import annotations
 
 import gc
 
+YOUNG_THRESHOLD = 10_000
+
 
 def freeze_loaded() -> None:
-    """Collect once, then exempt everything alive from later collections."""
+    """Collect once, then exempt everything alive from later collections, and collect the young less often."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
