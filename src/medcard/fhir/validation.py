@@ -74,7 +74,8 @@ class _Slot:
     is_date: bool  # date, dateTime or instant: also a real calendar date
     is_text: bool  # string or markdown: kept for full-text search (not a Reference's reference: no words)
     plain: bool  # one string value (not repeating, not xhtml): :meth:`_Validator.plain_string` may settle it
-    codes: dict[str, frozenset[str]] | None  # a code's required value set, when it can be enumerated
+    codes: frozenset[str] | None  # a code's required value set (the codes of all its systems), if enumerable
+    valid: set[str]  # short values of this type already found of the right lexical form (shared by type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,14 @@ _BOOLEAN, _INTEGER, _NUMBER, _STRING, _RESOURCE, _COMPLEX = range(6)
 _PRIMITIVE_NATURE = {"boolean": _BOOLEAN, "integer": _INTEGER, "positiveInt": _INTEGER, "unsignedInt": _INTEGER,
                      "decimal": _NUMBER}
 _TYPES: dict[int, dict[str, _Type]] = {}  # by id() of the Spec: specifications are loaded once and kept
+# Values of a primitive type found of its lexical form, so the regular expression runs once per value
+# (a code, a code system, a unit): at most this many per type, of at most this length.
+_MAX_REMEMBERED, _MAX_REMEMBERED_LENGTH = 4096, 128
+_VALID: dict[tuple[int, str], set[str]] = {}
+
+
+def _valid_values(spec: Spec, type_name: str) -> set[str]:
+    return _VALID.setdefault((id(spec), type_name), set())
 
 
 def _types(spec: Spec) -> dict[str, _Type]:
@@ -112,11 +121,13 @@ def _type(spec: Spec, type_name: str) -> _Type:
             nature = _RESOURCE
         else:
             nature = _COMPLEX
-        codes = spec.codes(element.binding) if element.binding and concrete == "code" else None
+        systems = spec.codes(element.binding) if element.binding and concrete == "code" else None
+        codes = frozenset().union(*systems.values()) if systems is not None else None
         slots[key] = _Slot(element, concrete, suffix, nature, element.max_many, element.choice,
                            patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
                            concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"),
-                           nature == _STRING and not element.max_many and concrete != "xhtml", codes)
+                           nature == _STRING and not element.max_many and concrete != "xhtml", codes,
+                           _valid_values(spec, concrete))
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
@@ -320,12 +331,15 @@ class _Validator:
         if not value or len(value) > MAX_STRING:
             return False
         pattern = slot.pattern
-        if pattern is not None and not pattern.fullmatch(value):
-            return False
+        if pattern is not None and value not in slot.valid:
+            if not pattern.fullmatch(value):
+                return False
+            if len(value) <= _MAX_REMEMBERED_LENGTH and len(slot.valid) < _MAX_REMEMBERED:
+                slot.valid.add(value)  # codes, systems and units recur from resource to resource
         if slot.is_date and not _real_date(value):
             return False
         codes = slot.codes
-        if codes is not None and not _code_in(value, codes):
+        if codes is not None and value not in codes:
             return False
         if slot.is_text:
             self.keep_text(value, self.texts)
