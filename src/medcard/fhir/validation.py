@@ -423,7 +423,7 @@ class _Validator:
             return
         vs_name = value_set.rsplit("/", 1)[-1]
         if type_name == "code" and isinstance(value, str):
-            if not _code_in(value, systems):
+            if not any(value in codes for codes in systems.values()):
                 self.error(path, f"'{_clip(value)}' is not a code of the required value set {vs_name} "
                            f"({_sample(systems)})", "code-invalid")
         elif type_name == "Coding" and isinstance(value, dict):
@@ -443,10 +443,6 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
     for name in ("string", "markdown"):
         out.pop(name, None)  # "[ \r\n\t\S]+": any non-empty text; checked by length instead
     return out
-
-
-def _code_in(code: str, systems: dict[str, frozenset[str]]) -> bool:
-    return any(code in codes for codes in systems.values())
 
 
 def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:
