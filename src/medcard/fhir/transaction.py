@@ -266,7 +266,7 @@ async def _batch(ctx: Context, entries: list[_Entry]) -> None:
     for e in entries:
         try:
             async with ctx.conn.transaction():  # a savepoint: one entry's failure undoes only it
-                ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]")
+                ctx.batch = store.WriteBatch(ctx.conn, guard=ctx.gate.guard_write, where=f"Bundle.entry[{e.index}]")
                 _validate(e)
                 refs: dict[str, str] = {}
                 await _resolve_conditional_references(ctx, [e], refs)
