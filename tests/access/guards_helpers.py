@@ -7,7 +7,7 @@ clinics' date (``today_moscow``), the date the server's policy decides on.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -44,6 +44,23 @@ def enp(seed: int) -> str:
 
 def ids_in(bundle: dict[str, Any], rtype: str) -> set[str]:
     return {e["resource"]["id"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == rtype}
+
+
+def consent(child: str, grantee: str, *, by: str | None = None, status: str = "active",
+            period: dict[str, str] | None = None, category: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Consent granting the grantee's account access to the child's record."""
+    grant: dict[str, Any] = {
+        "resourceType": "Consent", "status": status,
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [category or GRANT_CATEGORY], "patient": {"reference": f"Patient/{child}"},
+        "performer": [{"reference": by} if by else {"display": "Мать"}],
+        "policyRule": {"text": "Доступ к медицинской карте"},
+        "provision": {"actor": [{"role": {"text": "grantee"}, "reference": {
+            "identifier": {"system": "urn:medcard:account", "value": grantee}}}]}}
+    if period is not None:
+        grant["provision"]["period"] = period
+    return grant
 
 
 class World:
@@ -92,19 +109,9 @@ class World:
 
     def grant(self, child: str, grantee: str, *, by: str | None = None, status: str = "active",
               period: dict[str, str] | None = None, category: dict[str, Any] | None = None) -> str:
-        """An access grant (a Consent) to the grantee's account; ``by`` is the grantor (e.g. ``Patient/x``)."""
-        consent: dict[str, Any] = {
-            "resourceType": "Consent", "status": status,
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                                  "code": "patient-privacy"}]},
-            "category": [category or GRANT_CATEGORY], "patient": {"reference": f"Patient/{child}"},
-            "performer": [{"reference": by} if by else {"display": "Мать"}],
-            "policyRule": {"text": "Доступ к медицинской карте"},
-            "provision": {"actor": [{"role": {"text": "grantee"}, "reference": {
-                "identifier": {"system": "urn:medcard:account", "value": grantee}}}]}}
-        if period is not None:
-            consent["provision"]["period"] = period
-        return self.create(consent)
+        """An access grant (a Consent) to the grantee's account, written by a backend service; ``by``
+        is the grantor (e.g. ``Patient/x``)."""
+        return self.create(consent(child, grantee, by=by, status=status, period=period, category=category))
 
     # people ----------------------------------------------------------------------------
 
@@ -141,7 +148,3 @@ class World:
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url) as conn:
             return list(conn.execute(sql, args).fetchall())
-
-
-def yesterday() -> date:
-    return today_moscow() - timedelta(days=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from guards_helpers import GRANT_CATEGORY, REGISTRY, World, born, ids_in
+from guards_helpers import REGISTRY, World, born, consent, ids_in
 
 from helpers import body, post, run_db
 from medcard.access import accounts
@@ -22,15 +22,7 @@ CAPACITY = "urn:medcard:extension:full-legal-capacity"
 
 def grant_by(world: World, headers: dict[str, str], child: str, grantee: str) -> httpx.Response:
     """A family member's attempt to grant a relative access to the child's record (a family write)."""
-    consent = {
-        "resourceType": "Consent", "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                              "code": "patient-privacy"}]},
-        "category": [GRANT_CATEGORY], "patient": {"reference": f"Patient/{child}"},
-        "performer": [{"display": "Мать"}], "policyRule": {"text": "Доступ бабушки к медицинской карте"},
-        "provision": {"actor": [{"role": {"text": "grantee"}, "reference": {
-            "identifier": {"system": "urn:medcard:account", "value": grantee}}}]}}
-    return post(world.http, "/Consent", consent, headers)
+    return post(world.http, "/Consent", consent(child, grantee), headers)
 
 
 def test_representatives_act_for_the_child_until_15(http: httpx.Client, database_url: str) -> None:
