@@ -6,7 +6,8 @@
   ``launch/patient`` chooses whose record (among those the policy lets it read today) the token is for.
 - ``/oauth/token``: ``authorization_code`` (single-use codes, the verifier checked), ``refresh_token``
   (rotated: each refresh token works once), ``client_credentials`` for backend services (system/
-  scopes; a signed JWT assertion or a secret, see ``clientauth``).
+  scopes; a signed JWT assertion or a secret, see ``clientauth``). A code or refresh token used a
+  second time revokes every token of its family (``tokens``).
 - ``/oauth/revoke`` (RFC 7009) and ``/oauth/introspect`` (RFC 7662): a client reaches its own tokens only.
 
 Authlib's server core is synchronous (its grants call the store without ``await``), so medcard
@@ -338,7 +339,8 @@ async def _code_grant(conn: AsyncConnection, settings: Settings, client: tokens.
         raise OAuthError("invalid_grant", "the account is no longer active")
     scope = Scopes.parse(code.scope)
     issued = await tokens.issue(conn, client.client_id, code.scope, settings.token_minutes, account_id=account.id,
-                                patient_id=code.patient_id, refresh_days=_refresh_days(settings, scope))
+                                patient_id=code.patient_id, refresh_days=_refresh_days(settings, scope),
+                                family_id=code.family_id)
     return _token_response(issued, code.patient_id)
 
 
@@ -359,7 +361,7 @@ async def _refresh_grant(conn: AsyncConnection, settings: Settings, client: toke
             raise OAuthError("invalid_grant", "the account is no longer active")
     issued = await tokens.issue(conn, client.client_id, scope.text(), settings.token_minutes,
                                 account_id=spent.account_id, patient_id=spent.patient_id,
-                                refresh_days=_refresh_days(settings, scope))
+                                refresh_days=_refresh_days(settings, scope), family_id=spent.family_id)
     return _token_response(issued, spent.patient_id)
 
 

@@ -1,7 +1,13 @@
 """OAuth clients and access tokens: registration, issuing, looking up, revoking.
 
 Tokens are opaque random strings; only their SHA-256 is stored, so a stolen database does not
-yield usable tokens, and any token can be revoked at once (every request looks its token up).
+yield usable tokens, and any token can be revoked at once (every request looks its token up, or
+trusts a lookup for ``token_cache_seconds``).
+
+Every token belongs to a *family*: the tokens issued from one authorization code, and the pairs
+every refresh after it issues. A code or a refresh token presented again after it was spent means
+that someone else holds a copy (the legitimate app or an attacker: the server cannot tell which),
+so the whole family is revoked (OAuth 2.0 Security BCP, RFC 9700 §4.14.2; RFC 6749 §4.1.2).
 """
 
 from __future__ import annotations
@@ -109,15 +115,18 @@ class Issued:
 
 
 async def issue(conn: AsyncConnection, client_id: str, scope: str, minutes: int, *, account_id: str | None = None,
-                patient_id: str | None = None, refresh_days: int | None = None) -> Issued:
+                patient_id: str | None = None, refresh_days: int | None = None, family_id: str | None = None
+                ) -> Issued:
+    """A new access token (and a refresh token with ``refresh_days``), in ``family_id`` (else a new family)."""
     token = secrets.token_urlsafe(32)
     refresh = secrets.token_urlsafe(32) if refresh_days else None
     now = utcnow()
     await conn.execute(
         "INSERT INTO oauth_token (token_hash, refresh_hash, client_id, account_id, scope, patient_id, issued_at, "
-        "expires_at, refresh_expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "expires_at, refresh_expires_at, family_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (digest(token), digest(refresh) if refresh else None, client_id, account_id, scope, patient_id, now,
-         now + timedelta(minutes=minutes), now + timedelta(days=refresh_days) if refresh_days else None))
+         now + timedelta(minutes=minutes), now + timedelta(days=refresh_days) if refresh_days else None,
+         family_id or str(uuid.uuid4())))
     return Issued(token, minutes * 60, scope, refresh)
 
 
@@ -146,7 +155,9 @@ async def lookup(conn: AsyncConnection, token: str) -> TokenInfo | None:
 
 
 async def revoke(conn: AsyncConnection, token: str, *, client_id: str | None = None) -> None:
-    """Revoke an access or a refresh token (RFC 7009: unknown tokens are not an error).
+    """Revoke an access or a refresh token, with the other token issued with it (RFC 7009: unknown tokens
+    are not an error). A family has at most one live pair (a refresh revokes the pair it spends), so
+    this ends what is left of the grant.
 
     With ``client_id``, only a token issued to that client is revoked (a client revokes its own).
     """
@@ -169,13 +180,19 @@ class Code:
     patient_id: str | None
     nonce: str | None
     expires_at: datetime
+    family_id: str  # of the tokens its exchange issues
 
 
 async def issue_code(conn: AsyncConnection, *, client_id: str, account_id: str, redirect_uri: str, scope: str,
                      code_challenge: str, code_challenge_method: str, patient_id: str | None, nonce: str | None,
                      seconds: int) -> str:
-    """A new authorization code (only its hash kept); it lives ``seconds`` and is used once."""
+    """A new authorization code (only its hash kept); it lives ``seconds`` and is used once.
+
+    Codes are kept, marked used, until a day after they expired (a second use is recognised in that
+    time); older ones are deleted here.
+    """
     code = secrets.token_urlsafe(32)
+    await conn.execute("DELETE FROM oauth_code WHERE expires_at < now() - interval '1 day'")
     await conn.execute(
         "INSERT INTO oauth_code (code_hash, client_id, account_id, redirect_uri, scope, code_challenge, "
         "code_challenge_method, patient_id, nonce, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -185,14 +202,25 @@ async def issue_code(conn: AsyncConnection, *, client_id: str, account_id: str, 
 
 
 async def take_code(conn: AsyncConnection, code: str) -> Code | None:
-    """The code's grant, deleting it so it cannot be used twice; None when unknown, used or expired."""
+    """The code's grant, marking it used so it cannot be used twice; None when unknown, used or expired.
+
+    A code used before revokes the tokens its first exchange issued (and their refreshes): someone
+    else has it.
+    """
+    h = digest(code)
     cur = await conn.execute(
-        "DELETE FROM oauth_code WHERE code_hash = %s RETURNING client_id, account_id, redirect_uri, scope, "
-        "code_challenge, code_challenge_method, patient_id, nonce, expires_at", (digest(code),))
+        "UPDATE oauth_code SET used_at = now() WHERE code_hash = %s AND used_at IS NULL RETURNING client_id, "
+        "account_id, redirect_uri, scope, code_challenge, code_challenge_method, patient_id, nonce, expires_at, "
+        "family_id", (h,))
     row = await cur.fetchone()
-    if row is None or row[8] <= utcnow():
+    if row is None:
+        await conn.execute(
+            "UPDATE oauth_token SET revoked_at = now() WHERE revoked_at IS NULL AND family_id = "
+            "(SELECT family_id FROM oauth_code WHERE code_hash = %s AND used_at IS NOT NULL)", (h,))
         return None
-    return Code(row[0], str(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8])
+    if row[8] <= utcnow():
+        return None
+    return Code(row[0], str(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8], str(row[9]))
 
 
 @dataclass(frozen=True)
@@ -200,12 +228,23 @@ class Refreshed:
     account_id: str | None
     scope: str
     patient_id: str | None
+    family_id: str  # the new pair joins it
 
 
 async def take_refresh(conn: AsyncConnection, refresh: str, client_id: str) -> Refreshed | None:
-    """Spend a refresh token of this client (rotation: it and its access token are revoked); None if not live."""
+    """Spend a refresh token of this client (rotation: it and its access token are revoked); None if not live.
+
+    A refresh token of this client that was spent or revoked before revokes its whole family: the
+    pair its legitimate rotation issued stops working too.
+    """
+    h = digest(refresh)
     cur = await conn.execute(
         "UPDATE oauth_token SET revoked_at = now() WHERE refresh_hash = %s AND client_id = %s AND revoked_at IS NULL "
-        "AND refresh_expires_at > now() RETURNING account_id, scope, patient_id", (digest(refresh), client_id))
+        "AND refresh_expires_at > now() RETURNING account_id, scope, patient_id, family_id", (h, client_id))
     row = await cur.fetchone()
-    return Refreshed(str(row[0]) if row[0] else None, row[1], row[2]) if row else None
+    if row is not None:
+        return Refreshed(str(row[0]) if row[0] else None, row[1], row[2], str(row[3]))
+    await conn.execute(
+        "UPDATE oauth_token SET revoked_at = now() WHERE revoked_at IS NULL AND family_id = (SELECT family_id "
+        "FROM oauth_token WHERE refresh_hash = %s AND client_id = %s AND revoked_at IS NOT NULL)", (h, client_id))
+    return None
