@@ -216,15 +216,18 @@ def test_hsts_over_https_and_behind_a_tls_proxy(settings: Settings) -> None:
     assert "strict-transport-security" in proxied.headers
 
 
-def test_requests_past_the_rate_limit_get_429_with_an_operation_outcome(settings: Settings) -> None:
+def test_requests_without_a_live_token_past_the_limit_get_429_with_an_operation_outcome(settings: Settings) -> None:
+    """Sessions and addresses are counted per process; invented bearer tokens share their address's budget."""
     tight = settings.model_copy(update={"api_rate_per_minute": 3})
-    responses = _through_hardening(tight, "http://medcard.test/", [bearer("one")] * 10 + [bearer("two")])
+    sessions = [{"Cookie": f"medcard_session=s{i}"} for i in range(3)]
+    responses = _through_hardening(tight, "http://medcard.test/", [bearer(f"invented-{i}") for i in range(10)]
+                                   + sessions)
     refused = [r for r in responses[:10] if r.status_code == 429]
     assert refused  # at most 6 of 10 pass, even if a minute boundary falls inside the loop
     assert refused[0].json()["resourceType"] == "OperationOutcome"
     assert int(refused[0].headers["retry-after"]) >= 1
     assert refused[0].headers["x-content-type-options"] == "nosniff"
-    assert responses[10].status_code == 200  # each token has its own budget
+    assert [r.status_code for r in responses[10:]] == [200] * 3  # each session has its own budget
 
 
 def test_window_counter_resets_each_window_and_caps_its_keys() -> None:

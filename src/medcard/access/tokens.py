@@ -45,6 +45,7 @@ class Client:
     redirect_uris: tuple[str, ...]
     jwks: dict[str, Any] | None
     secret_hash: str | None
+    rate_per_minute: int | None = None  # None: the default of its kind; 0: unlimited
 
     def check_secret(self, secret: str) -> bool:
         if not self.secret_hash:
@@ -55,12 +56,22 @@ class Client:
             return False
 
 
+def _check_rate(rate_per_minute: int | None) -> None:
+    if rate_per_minute is not None and rate_per_minute < 0:
+        raise BadRequest("a rate limit is a number of requests a minute, 0 for none")
+
+
 async def register_client(conn: AsyncConnection, name: str, kind: str, scope: str, *,
-                          redirect_uris: list[str] | None = None, jwks: dict[str, Any] | None = None
-                          ) -> tuple[str, str | None]:
-    """Register a client; (client_id, secret) — the secret is shown once and only its hash kept."""
+                          redirect_uris: list[str] | None = None, jwks: dict[str, Any] | None = None,
+                          rate_per_minute: int | None = None) -> tuple[str, str | None]:
+    """Register a client; (client_id, secret) — the secret is shown once and only its hash kept.
+
+    ``rate_per_minute``: its API requests a minute (an app acting for people: each person's); None takes
+    the default of its kind from the settings, 0 is unlimited.
+    """
     if kind not in CLIENT_KINDS:
         raise BadRequest(f"a client is one of {', '.join(CLIENT_KINDS)}")
+    _check_rate(rate_per_minute)
     try:
         Scopes.parse(scope)
     except ValueError as e:
@@ -70,20 +81,20 @@ async def register_client(conn: AsyncConnection, name: str, kind: str, scope: st
     client_id = str(uuid.uuid4())
     secret = secrets.token_urlsafe(32) if kind in ("confidential", "backend") and jwks is None else None
     cur = await conn.execute(
-        "INSERT INTO oauth_client (client_id, name, kind, secret_hash, jwks, redirect_uris, scope) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING client_id",
+        "INSERT INTO oauth_client (client_id, name, kind, secret_hash, jwks, redirect_uris, scope, rate_per_minute) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING client_id",
         (client_id, name, kind, _hasher.hash(secret) if secret else None, Jsonb(jwks) if jwks else None,
-         redirect_uris or [], scope))
+         redirect_uris or [], scope, rate_per_minute))
     if await cur.fetchone() is None:
         raise Conflict(f"a client named {name} exists")
     return client_id, secret
 
 
-_CLIENT = "SELECT client_id, name, kind, scope, redirect_uris, jwks, secret_hash FROM oauth_client"
+_CLIENT = "SELECT client_id, name, kind, scope, redirect_uris, jwks, secret_hash, rate_per_minute FROM oauth_client"
 
 
 def _client(row: tuple[Any, ...]) -> Client:
-    return Client(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5], row[6])
+    return Client(row[0], row[1], row[2], row[3], tuple(row[4] or ()), row[5], row[6], row[7])
 
 
 async def client(conn: AsyncConnection, client_id: str) -> Client | None:
@@ -98,6 +109,13 @@ async def client_named(conn: AsyncConnection, name: str) -> Client:
     if row is None:
         raise NotFound(f"no client named {name}")
     return _client(row)
+
+
+async def set_client_rate(conn: AsyncConnection, client_id: str, rate_per_minute: int | None) -> None:
+    """Change a client's API rate limit (None: back to the default of its kind; 0: unlimited)."""
+    _check_rate(rate_per_minute)
+    await conn.execute("UPDATE oauth_client SET rate_per_minute = %s WHERE client_id = %s",
+                       (rate_per_minute, client_id))
 
 
 async def revoke_client(conn: AsyncConnection, client_id: str) -> None:
@@ -152,6 +170,26 @@ async def lookup(conn: AsyncConnection, token: str) -> TokenInfo | None:
     if row is None:
         return None
     return TokenInfo(row[0], row[1], row[2], str(row[3]) if row[3] else None, row[4], row[5], row[6], row[7])
+
+
+@dataclass(frozen=True)
+class RateHolder:
+    """Whose API budget a live token's requests count against."""
+
+    client_id: str
+    client_kind: str
+    account_id: str | None
+    rate_per_minute: int | None  # the client's own limit; None: the default of its kind
+
+
+async def rate_holder(conn: AsyncConnection, token_hash: bytes) -> RateHolder | None:
+    """The client (and person) behind a live token, by the token's SHA-256; None when not live."""
+    cur = await conn.execute(
+        "SELECT t.client_id, c.kind, t.account_id, c.rate_per_minute FROM oauth_token t JOIN oauth_client c "
+        "ON c.client_id = t.client_id WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > now() "
+        "AND c.revoked_at IS NULL", (token_hash,))
+    row = await cur.fetchone()
+    return RateHolder(row[0], row[1], str(row[2]) if row[2] else None, row[3]) if row else None
 
 
 async def revoke(conn: AsyncConnection, token: str, *, client_id: str | None = None) -> None:
