@@ -97,6 +97,9 @@ def test_a_client_registered_with_a_low_rate_gets_429_with_retry_after(tmp_path:
     negative = medcard(tmp_path, database_url, "client", "register", "odd", "--rate-per-minute", "-1")
     assert negative.returncode != 0
     assert "--rate-per-minute" in negative.stderr  # named in the error
+    huge = medcard(tmp_path, database_url, "client", "rate", "chatty", "99999999999")
+    assert huge.returncode == 1
+    assert "up to 2147483647" in huge.stderr
 
 
 def test_a_registrar_approves_a_familys_request(tmp_path: Path, database_url: str, server: ServerThread,

@@ -243,9 +243,10 @@ def client_register(
     jwks: Annotated[Path | None, typer.Option(help="A JSON Web Key Set file with the client's public keys "
                                                     "(backend services authenticating with signed JWTs).")] = None,
     rate_per_minute: Annotated[int | None, typer.Option(
-        min=0, help="API requests a minute, counted across server processes: a backend service's together, an "
-                    "app's for each person using it; 0 is unlimited. Default: MEDCARD_API_RATE_BACKEND_PER_MINUTE "
-                    "for a backend, MEDCARD_API_RATE_PER_MINUTE for an app.")] = None,
+        min=0, max=tokens.MAX_RATE,
+        help="API requests a minute, counted across server processes: a backend service's together, an app's "
+             "for each person using it; 0 is unlimited. Default: MEDCARD_API_RATE_BACKEND_PER_MINUTE for a "
+             "backend, MEDCARD_API_RATE_PER_MINUTE for an app.")] = None,
 ) -> None:
     """Register a client; prints its id and, once, its secret (only a hash is kept)."""
     keys = json.loads(jwks.read_text("utf-8")) if jwks else None

@@ -56,9 +56,12 @@ class Client:
             return False
 
 
+MAX_RATE = 2**31 - 1  # the column is a PostgreSQL integer
+
+
 def _check_rate(rate_per_minute: int | None) -> None:
-    if rate_per_minute is not None and rate_per_minute < 0:
-        raise BadRequest("a rate limit is a number of requests a minute, 0 for none")
+    if rate_per_minute is not None and not 0 <= rate_per_minute <= MAX_RATE:
+        raise BadRequest(f"a rate limit is a number of requests a minute up to {MAX_RATE}, 0 for none")
 
 
 async def register_client(conn: AsyncConnection, name: str, kind: str, scope: str, *,
