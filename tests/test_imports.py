@@ -39,6 +39,7 @@ LAYERS: dict[str, str] = {
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
     "medcard.cli": SURFACE,
+    "medcard.launch": SURFACE,  # what the commands share: settings, logging, the database to use
     "medcard.worker": SURFACE,
     "medcard.web": SURFACE,  # the workspace and portal pages, when they come
     "medcard.fhir.api": SURFACE,  # the FHIR REST routes
@@ -47,6 +48,7 @@ LAYERS: dict[str, str] = {
     "medcard.synth.commands": SURFACE,  # `medcard synth`, `medcard demo`
     # the sign-in pages, the OAuth/SMART endpoints and what only they use (requests, cookies, headers)
     "medcard.access.web": SURFACE,
+    "medcard.access.signin": SURFACE,  # what the sign-in routes share
     "medcard.access.oidc": SURFACE,
     "medcard.access.oauth": SURFACE,
     "medcard.access.register": SURFACE,
