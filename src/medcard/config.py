@@ -74,7 +74,12 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, description="Lifetime of refresh tokens (offline_access).")
     tls_terminated: bool = Field(default=False, description="TLS is terminated in front of medcard (a proxy): "
                                  "send HSTS on every response.")
-    api_rate_per_minute: int = Field(default=6000, ge=1, description="Requests per minute per client or person.")
+    api_rate_per_minute: int = Field(default=6000, ge=1, description="Requests a minute of each person: through "
+                                     "each app registered without a limit of its own (counted across processes), "
+                                     "and on a session of medcard's pages or without a live token (per process).")
+    api_rate_backend_per_minute: int = Field(default=60_000, ge=0, description="Requests a minute of each backend "
+                                             "service registered without a limit of its own, counted across "
+                                             "processes; 0: unlimited.")
     secure_cookies: bool = Field(default=True, description="Mark cookies Secure (set false only for plain-HTTP "
                                  "development on localhost).")
     oidc_issuer: str | None = Field(default=None, description="OpenID Connect provider whose verified users get "
