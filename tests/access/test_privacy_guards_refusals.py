@@ -43,18 +43,6 @@ ROUTES = {
 # What a registrar may see of the child: the Patient resource itself (also in its own compartment).
 REGISTRAR_SEES = {"read Patient", "vread Patient", "history Patient", "compartment search of all types"}
 OPERATIONS = ("$everything", "$summary", "$growth", "$growth-chart", "$immds-forecast", "$examinations")
-# Where the answers differ today (issue 14 item 2). Strict: once fixed, the mark must go.
-DIFFER_TODAY = {
-    "vread Patient": "vread of a refused version says 'is not known', of a missing one 'has no version'",
-    "vread Observation": "vread of a refused version says 'is not known', of a missing one 'has no version'",
-    **{op: "operations name themselves in a refusal ('Patient/x/$op is not known'), not in a not-found"
-       for op in OPERATIONS},
-}
-
-
-def route_params() -> list[object]:
-    return [pytest.param(route, marks=pytest.mark.xfail(strict=True, reason=f"issue 14 item 2: {DIFFER_TODAY[route]}"))
-            if route in DIFFER_TODAY else route for route in ROUTES]
 
 
 @dataclass
@@ -95,7 +83,7 @@ def target(route: str, refused: Refused) -> str:
     return refused.audit_event if route == "read AuditEvent" else refused.patient
 
 
-@pytest.mark.parametrize("route", route_params())
+@pytest.mark.parametrize("route", list(ROUTES))
 def test_a_refusal_is_answered_exactly_as_not_found(route: str, http: httpx.Client, database_url: str) -> None:
     refused = build(World(http, database_url))
     rid = target(route, refused)
@@ -134,8 +122,7 @@ def test_a_refused_read_version_or_history_is_a_404_that_shows_nothing(route: st
         assert "Соколова".encode() not in answer.content, who  # nor of the Patient
 
 
-@pytest.mark.parametrize("path", ["/Condition/{id}", pytest.param("/Condition/{id}/_history/1", marks=pytest.mark.xfail(
-    strict=True, reason="issue 14 item 2: " + DIFFER_TODAY["vread Observation"])), "/Condition/{id}/_history"])
+@pytest.mark.parametrize("path", ["/Condition/{id}", "/Condition/{id}/_history/1", "/Condition/{id}/_history"])
 def test_a_teenagers_hidden_resource_is_answered_exactly_as_not_found(path: str, http: httpx.Client,
                                                                        database_url: str) -> None:
     """Drug-addiction matters hidden from a 15-year-old's own account look exactly like missing resources."""
