@@ -41,7 +41,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_worklist.py
 	$(BIN)/python bench/bench_bulk.py
 
-## mutation: break the privacy model on purpose, one named break at a time, and check a test fails (about 40 min; not in CI)
+## mutation: break the privacy model on purpose, one named break at a time, and check a test fails (10-30 min; not in CI)
 .PHONY: mutation
 mutation: $(VENV)/.installed
 	$(BIN)/python tools/mutation.py

@@ -13,7 +13,7 @@ copy of ``src/`` (never to the working tree); the privacy tests then run against
 - **invalid**: the broken file does not compile (a mistake in the break, not a finding);
 - **error**: pytest could not run (collection or usage error); its output is shown.
 
-Usage (``make mutation`` runs it all; about 40 minutes on two shared cores)::
+Usage (``make mutation`` runs it all: 8 minutes on two quiet cores, 26 under load)::
 
     python tools/mutation.py                 # every break
     python tools/mutation.py --list          # the breaks, with the state of their snippets
