@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=2, ge=1, description="Database connections kept open per worker.")
     db_pool_max: int = Field(default=10, ge=1, description="Most database connections per worker.")
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="Longest a database statement of an API request may run; the request "
+        "is then stopped and answered 400 (too-costly). 0: no limit. Bulk jobs, migrations and "
+        "`db rebuild-derived` are not limited.")
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest accepted request body, in bytes."
     )
