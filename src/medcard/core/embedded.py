@@ -199,7 +199,8 @@ class EmbeddedPostgres:
             raise EmbeddedDatabaseError(f"initdb failed in {self.pgdata}: {result.stderr.strip()}")
 
     def _ensure_database(self) -> None:
-        psql = [str(BIN / "psql"), "-X", "-q", "-h", str(self.socket_dir), "-U", SUPERUSER, "-d", "postgres",
+        port = ["-p", str(self.tcp_port)] if self.tcp_port is not None else []
+        psql = [str(BIN / "psql"), "-X", "-q", "-h", str(self.socket_dir), *port, "-U", SUPERUSER, "-d", "postgres",
                 "-tAc"]
         found = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
                                capture_output=True, text=True, check=True)
