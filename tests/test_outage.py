@@ -163,3 +163,32 @@ def test_the_job_worker_survives_a_database_restart_and_then_runs_a_job(
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
+
+
+def read_audit_rows(url: str, patient_id: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM audit_event WHERE subtype = 'read' AND patient_id = %s",
+                           (patient_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.slow
+def test_the_audit_row_of_a_read_survives_a_crash_right_after_the_read(
+        tmp_path: Path, own_postgres: EmbeddedPostgres) -> None:
+    url = own_postgres.url
+    with psycopg.connect(url, autocommit=True) as conn:
+        # the WAL writer's longest pause: a commit that does not flush stays in memory up to 30 s
+        conn.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        conn.execute("SELECT pg_reload_conf()")
+    auth = bearer(system_token(url))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir/R4"
+    with serving(tmp_path, port, MEDCARD_DATABASE_URL=url):
+        created = httpx.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "female"},
+                             headers={"Content-Type": "application/fhir+json", **auth})
+        assert created.status_code == 201
+        patient = created.json()["id"]
+        assert httpx.get(f"{base}/Patient/{patient}", headers=auth).status_code == 200
+        kill_postmaster(own_postgres)  # the read was answered; now the crash
+        start_again(own_postgres)
+        assert read_audit_rows(url, patient) == 1

@@ -5,9 +5,14 @@ and every write runs inside an explicit :meth:`Database.transaction`.
 
 Durability: transactions commit durably (``synchronous_commit = on``, the WAL flushed to disk
 before the commit returns). Statements on autocommit connections are reads and the audit rows of
-reads; they commit without waiting for the disk (``synchronous_commit = off`` on the session),
-which makes recording a read about 0.3 ms cheaper. Only a crash of PostgreSQL itself within a
-fraction of a second could lose such a row; an error writing it still fails the read.
+reads; they are as durable as writes by default (the session's ``synchronous_commit`` is ``on``),
+so a read is answered only once its audit row would survive a crash or a failover to a
+synchronous standby. That costs a WAL flush per read (``bench/bench_audit_durability.py``; the
+figures and the decision are in docs/security.md). ``durable_reads=False``
+(MEDCARD_DURABLE_READ_AUDIT=false) sets the session's ``synchronous_commit`` to ``off`` instead
+(transactions turn it on again): a crash of PostgreSQL or of its machine, or a failover, can then
+lose the audit rows of the reads answered in the last 3 x ``wal_writer_delay`` (600 ms by
+default). Either way an error writing a row fails its read.
 
 Timeouts: the server's pool sets ``statement_timeout`` (MEDCARD_STATEMENT_TIMEOUT_SECONDS) on its
 connections, so no request can keep PostgreSQL busy for longer; bulk jobs, migrations and
@@ -63,12 +68,14 @@ class Database:
     """A pool of connections to one PostgreSQL database, which notices when the database goes away."""
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
-                 statement_timeout: float | None = None, timeout: float = 30.0) -> None:
+                 statement_timeout: float | None = None, timeout: float = 30.0, durable_reads: bool = True) -> None:
         """``statement_timeout``: seconds any one statement may run (None: no limit, for bulk work);
-        ``timeout``: how long a caller waits for a free connection while the database is up."""
+        ``timeout``: how long a caller waits for a free connection while the database is up;
+        ``durable_reads``: autocommit statements (reads' audit rows) wait for the WAL flush, as writes do."""
         self.url = url
         self.min_size, self.max_size, self.timeout = min_size, max_size, timeout
         self.statement_timeout = statement_timeout
+        self.durable_reads = durable_reads
         self._pool = self._new_pool()
         self._recovery: asyncio.Task[None] | None = None  # runs while the database is down
         self._down_since = 0.0
@@ -92,12 +99,12 @@ class Database:
         )
 
     async def _configure(self, conn: AsyncConnection) -> None:
-        # one round trip for all; synchronous_commit off for autocommit statements, transactions turn it on
+        # one round trip for all; synchronous_commit: see the module's docstring
         timeout = "0" if self.statement_timeout is None else f"{max(1, round(self.statement_timeout * 1000))}ms"
         await conn.execute(
             "SELECT set_config('application_name', 'medcard', false), set_config('TimeZone', 'UTC', false), "
-            "set_config('synchronous_commit', 'off', false), set_config('statement_timeout', %s, false)",
-            (timeout,))
+            "set_config('synchronous_commit', %s, false), set_config('statement_timeout', %s, false)",
+            ("on" if self.durable_reads else "off", timeout))
 
     async def open(self) -> None:
         await self._pool.open(wait=True, timeout=30)
@@ -114,7 +121,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction: committed when the block ends, rolled back on error."""
         async with self._connection() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = on")
+            if not self.durable_reads:  # the session's is off; with durable reads it is on already
+                await conn.execute("SET LOCAL synchronous_commit = on")
             yield conn
 
     @asynccontextmanager
