@@ -192,3 +192,27 @@ def test_the_audit_row_of_a_read_survives_a_crash_right_after_the_read(
         kill_postmaster(own_postgres)  # the read was answered; now the crash
         start_again(own_postgres)
         assert read_audit_rows(url, patient) == 1
+
+
+def worker_pids(log: Path) -> list[int]:
+    """The pids of the job workers that said they were ready ("worker host:pid:tag ready")."""
+    return [int(line.split("worker ", 1)[1].split(":")[1]) for line in log.read_text().splitlines()
+            if "medcard.worker: worker " in line and line.endswith(" ready")]
+
+
+@pytest.mark.slow
+def test_serve_restarts_a_job_worker_that_died_and_the_new_one_runs_jobs(tmp_path: Path) -> None:
+    port = free_port()
+    server = EmbeddedPostgres(tmp_path / "pgdata")
+    log = tmp_path / f"serve-{port}.log"
+    with serving(tmp_path, port, MEDCARD_LOG_LEVEL="info"):
+        wait_for("the job worker's start", lambda: len(worker_pids(log)) == 1)
+        os.kill(worker_pids(log)[0], signal.SIGKILL)
+        wait_for("a new job worker", lambda: len(worker_pids(log)) == 2)
+        job_id = str(uuid.uuid4())
+        with psycopg.connect(server.url) as conn:
+            conn.execute("INSERT INTO job (id, kind, status, request) VALUES (%s, 'export', 'queued', %s)",
+                         (job_id, '{"export": {"level": "system", "group_id": null, "types": ["Patient"], '
+                                  '"since": null, "type_filters": []}}'))
+        wait_for("the job's completion", lambda: job_status(server.url, job_id) == "completed")
+        assert "job worker 0 died" in log.read_text()

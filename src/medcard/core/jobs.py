@@ -23,7 +23,7 @@ from typing import Any
 from psycopg import OperationalError
 from psycopg.types.json import Jsonb
 
-from medcard.core.db import Database
+from medcard.core.db import Database, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,9 @@ class Worker:
         except Cancelled:
             log.info("job %s (%s) cancelled", job.id, job.kind)
             return True
-        except OperationalError:
-            raise  # the database went away, not the job's fault: it is taken up again (see run)
         except Exception as exc:
+            if is_outage(exc):
+                raise  # the database went away, not the job's fault: it is taken up again (see run)
             # The message may carry patient data from the input: store it with the job, log its type.
             log.error("job %s (%s) failed: %s", job.id, job.kind, type(exc).__name__)
             await self._finish(job.id, "failed", None, str(exc)[:2000])
