@@ -45,7 +45,7 @@ def standby_of(primary: EmbeddedPostgres, root: Path) -> EmbeddedPostgres:
     standby._make_traversable(root)
     standby.run_as.own(root)
     subprocess.run([str(BIN / "pg_basebackup"), "-D", str(standby.pgdata), "-h", "127.0.0.1", "-p",
-                    str(primary.tcp_port), "-U", SUPERUSER, "-R", "-X", "stream"],
+                    str(primary.tcp_port), "-U", SUPERUSER, "-R", "-X", "stream", "-c", "fast"],
                    check=True, capture_output=True, **standby.run_as.kwargs())
     standby.start()
     return standby
