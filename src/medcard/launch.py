@@ -127,7 +127,6 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     import uvicorn
 
     from medcard import worker as worker_processes
-    from medcard.core import migrate
 
     settings = get_settings()
     setup_logging(settings)
@@ -135,10 +134,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
     port = port or settings.port
     workers = workers or settings.workers
     with stop_on_signals(), database(settings, exclusive=True, supervise=True) as url:
-        if settings.database_url:
-            require_current_schema(url)
-        else:
-            migrate.upgrade(url)
+        schema_ready(settings, url)
         export_database_url(url)  # the worker processes read it from their environment
         where = "an external database" if settings.database_url else f"embedded PostgreSQL in {settings.pgdata}"
         typer.echo(f"medcard {__version__} serving http://{host}:{port}/fhir/R4 on {where}; Ctrl-C stops it",

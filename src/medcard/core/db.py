@@ -87,11 +87,6 @@ class Database:
     def pool(self) -> AsyncConnectionPool:
         return self._pool
 
-    @property
-    def available(self) -> bool:
-        """False from a lost connection until a probe connected again."""
-        return self._recovery is None
-
     def _new_pool(self) -> AsyncConnectionPool:
         return AsyncConnectionPool(
             self.url, min_size=self.min_size, max_size=self.max_size, open=False, configure=self._configure,

@@ -298,7 +298,6 @@ class Watchdog:
     def __init__(self, server: EmbeddedPostgres, every: float = 1.0) -> None:
         self.server = server
         self.every = every
-        self.restarts = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="medcard-postgres-watchdog", daemon=True)
 
@@ -330,7 +329,6 @@ class Watchdog:
                 self._stop.wait(pause)
                 pause = min(pause * 2, self.LONGEST_PAUSE)
                 continue
-            self.restarts += 1
             log.warning("embedded PostgreSQL in %s restarted after %.1f s", self.server.pgdata,
                         time.monotonic() - down_since)
             return

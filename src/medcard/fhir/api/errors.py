@@ -72,8 +72,9 @@ async def _too_costly(request: Request, exc: Exception) -> Response:
     """
     limit = settings(request).statement_timeout_seconds
     log.warning("statement cancelled on %s %s", request.method, _route_of(request))
+    why = f"took longer than the server allows ({limit:g} s)" if limit else "was cancelled"
     return outcome(MedcardError(
-        f"the request was stopped: its database work took longer than the server allows ({limit:g} s); "
+        f"the request was stopped: its database work {why}; "
         "narrow it (fewer parameters or values, a smaller _count, a narrower date range)", code="too-costly"))
 
 
