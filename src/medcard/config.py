@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=2, ge=1, description="Database connections kept open per worker.")
     db_pool_max: int = Field(default=10, ge=1, description="Most database connections per worker.")
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="Longest a database statement of an API request may run; the request "
+        "is then stopped and answered 400 (too-costly). 0: no limit. Bulk jobs, migrations and "
+        "`db rebuild-derived` are not limited.")
+    durable_read_audit: bool = Field(
+        default=True, description="Answer a read only once its audit row is on disk (a WAL flush per read); "
+        "false: acknowledge first, and a crash or failover can lose the rows of the last 3 x wal_writer_delay "
+        "(docs/security.md gives the cost and the window).")
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest accepted request body, in bytes."
     )

@@ -31,6 +31,7 @@ from medcard.access.requester import Requester
 from medcard.access.scopes import Scopes
 from medcard.config import get_settings
 from medcard.core.errors import MedcardError
+from medcard.launch import database, schema_ready
 
 T = TypeVar("T")
 OPERATOR = Requester("system", "operator (command line)")
@@ -43,8 +44,6 @@ client_app = typer.Typer(help="Programs using the API (OAuth clients).", no_args
 
 def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on medcard's database; a medcard error is a message and exit code 1."""
-    from medcard.cli import _schema_ready, database
-
     settings = get_settings()
 
     async def go(url: str) -> T:
@@ -54,7 +53,7 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
             return result
 
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         try:
             return asyncio.run(go(url))
         except MedcardError as e:

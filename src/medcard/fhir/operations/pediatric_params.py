@@ -9,7 +9,7 @@ from medcard.core import jsonutil
 from medcard.core.errors import BadRequest
 from medcard.core.time import today_moscow
 from medcard.fhir import store
-from medcard.fhir.operations import OperationCall, Result
+from medcard.fhir.operations.base import OperationCall, Result
 from medcard.pediatrics import record
 
 Part = dict[str, Any]
