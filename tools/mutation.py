@@ -11,7 +11,10 @@ copy of ``src/`` (never to the working tree); the privacy tests then run against
 - **stale**: the old snippet is no longer in the file (or is there more than once): the code moved,
   so the break must be written again;
 - **invalid**: the broken file does not compile (a mistake in the break, not a finding);
-- **error**: pytest could not run (collection or usage error); its output is shown.
+- **error**: pytest could not run (collection or usage error); its output is shown;
+- **timeout**: the tests ran past ``RUN_TIMEOUT``: counted as killed (the break hangs something).
+
+Tests marked xfail (known gaps, strict) are left out of the runs (``-m "not xfail"``).
 
 Usage (``make mutation`` runs it all: 8 minutes on two quiet cores, 26 under load)::
 
