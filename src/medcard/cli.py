@@ -34,6 +34,9 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """medcard's commands."""
+    from medcard import domains
+
+    domains.install()  # every command that writes (import, synth, db rebuild-derived) keeps the derived tables
 
 
 def logging_config(level: str) -> dict[str, Any]:
