@@ -22,14 +22,14 @@ ends, or where the next period starts (adjacent periods merge in a multirange); 
 ``organization_id`` is the holder that is the child's ``managingOrganization``.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
