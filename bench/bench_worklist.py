@@ -2,18 +2,23 @@
 
 Runs on a real PostgreSQL (embedded, in a temporary directory, or MEDCARD_BENCH_DATABASE_URL, which
 it empties). A clinic with 30 districts and 30,000 children aged 0-17, each with a vaccination
-history (mostly on time, some late, some missing doses, a few refusals), is written by the bulk
-importer, which keeps the derived table ``vaccination_due`` in the same transactions. Then:
+history (mostly on time, some late, some missing doses, a few refusals), and ``--demographic`` more
+with none recorded, is written by the bulk importer, which keeps the derived table
+``vaccination_due`` in the same transactions. The baseline layout, the table as it was before
+migration 0013 (one row per period and holder, ``worklist_by_period.py``), is then built beside it
+from the same records. Then, the two layouts side by side, alternating round by round:
 
-1. the worklist (children with a vaccination overdue on a date, one page of 100 and the total),
-   one indexed query on ``vaccination_due``, for the clinic and for one district;
-2. the baseline, measured in the same run: the same answer computed the direct way, reading every
+0. the table's rows and bytes a child;
+1. the worklist (children with a vaccination overdue on a date, one page of 100 and the total), one
+   indexed query, for the clinic, the clinic without influenza, a district and a district within
+   the clinic, today and in a month, with a check that both answer the same;
+2. the baseline of the first version: the same answer computed the direct way, reading every
    child's Patient and Immunizations in one query and running the forecast in Python per child;
-3. what keeping the table costs: a full rebuild of the 30,000 children, and the import itself.
+3. what keeping the table costs: a write's refresh of one child, a full rebuild, the import itself.
 
 Prints figures and ratios; asserts nothing.
 
-    python bench/bench_worklist.py [--children 30000] [--quick]
+    python bench/bench_worklist.py [--children 30000] [--demographic 0] [--quick]
 """
 
 from __future__ import annotations

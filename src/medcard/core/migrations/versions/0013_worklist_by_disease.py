@@ -3,7 +3,7 @@
 ``vaccination_due`` held a row for every period in which a dose is overdue, to the 18th birthday,
 once for each of the child's holders: 56 rows for a child with no vaccination recorded (28
 periods, 17 of them the yearly influenza dose, times the clinic and the district), about 17 KB
-of table and indexes a child, 39 GB for a city of 2.3 million children. Now a row holds all the
+of table and indexes a child, about 40 GB for a city of 2.3 million children. Now a row holds all the
 periods of one disease of one child: ``overdue_during`` is a ``datemultirange``, the periods'
 details are arrays ordered by start (``periods``: start, earliest, due, overdue; ``dose_numbers``),
 and the holders are ids in the dictionary ``vaccination_due_holder`` (an ``integer[]``, so one row
