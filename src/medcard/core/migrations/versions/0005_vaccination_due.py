@@ -48,7 +48,7 @@ def upgrade() -> None:
 
 def _backfill(chunk: int = 1000) -> None:
     """Fill the table from the records already stored (nothing to do on a new database)."""
-    from medcard.pediatrics.vaccination_due import WATCHED, rows_for
+    from medcard.pediatrics.vaccination_due import WATCHED
 
     conn = op.get_bind()
     after = ""
@@ -65,13 +65,23 @@ def _backfill(chunk: int = 1000) -> None:
                 {"ids": ids, "types": sorted(WATCHED)}):
             parts.setdefault(pid, {}).setdefault(rtype, []).append(_json(content))
         rows = [row for p in parts.values() for patient in p.get("Patient", ())
-                for row in rows_for(patient, p.get("Immunization", ()), p.get("Flag", ()))]
+                for row in _rows(patient, p.get("Immunization", ()), p.get("Flag", ()))]
         if rows:
             conn.execute(text(
                 "INSERT INTO vaccination_due (patient_id, holder, organization_id, disease, dose_number, earliest, "
                 "due, overdue, overdue_during) VALUES (:p, :h, :o, :d, :n, :e, :u, :v, CAST(:r AS daterange))"),
                 [dict(zip("phodneuvr", row, strict=True)) for row in rows])
         after = ids[-1]
+
+
+def _rows(patient: Any, immunizations: Any, flags: Any) -> list[tuple[Any, ...]]:
+    """This table's rows for one child: one per holder and period (migration 0013 groups them by disease)."""
+    from medcard.pediatrics.vaccination_due import child_periods
+
+    child = child_periods(patient, immunizations, flags)
+    org = next((h.split("/", 1)[1] for h in child.holders if h.startswith("Organization/")), None)
+    return [(child.patient_id, holder, org, p.disease, p.dose_number, p.earliest, p.due, p.overdue,
+             f"[{p.start},{p.end})") for holder in child.holders for p in child.periods]
 
 
 def _json(content: str) -> Any:
