@@ -28,9 +28,6 @@ CORE, BASE, DOMAIN, SURFACE = "core", "base", "domain", "surface"
 LAYERS: dict[str, str] = {
     # core: the database, errors, JSON, time; it imports nothing of medcard outside core.
     "medcard.core": CORE,
-    # the schema's history: alembic runs the scripts (nothing imports them), and one that fills a derived
-    # table when it creates it (0005, the worklist's) runs the domain's code, as `db rebuild-derived` does
-    "medcard.core.migrations": SURFACE,
     # the one settings object (and the package's own `__init__`, its version): anything but core may read them.
     "medcard.config": BASE,
     # domains: what medcard knows, without HTTP or the command line.

@@ -310,6 +310,13 @@ _OLD_ROWS = ("SELECT patient_id, holder, organization_id, disease, dose_number, 
              "overdue_during::text, holder_key FROM vaccination_due ORDER BY 1, 2, 4, 9")
 
 
+def _old_rows(child: vaccination_due.ChildPeriods) -> list[tuple[Any, ...]]:
+    """A child's rows as the table held them before migration 0013: one per holder and period."""
+    org = next((h.split("/", 1)[1] for h in child.holders if h.startswith("Organization/")), None)
+    return [(child.patient_id, holder, org, p.disease, p.dose_number, p.earliest, p.due, p.overdue,
+             f"[{p.start},{p.end})") for holder in child.holders for p in child.periods]
+
+
 def test_migration_0013_converts_the_rows_of_a_store_and_back(scratch_database: str) -> None:
     url = scratch_database
     migrate.upgrade(url, "0004")
@@ -327,15 +334,20 @@ def test_migration_0013_converts_the_rows_of_a_store_and_back(scratch_database: 
             conn.execute("INSERT INTO resource (resource_type, id, version_id, last_updated, patient_id, content) "
                          "VALUES (%s, %s, 1, now(), %s, %s)",
                          (r["resourceType"], r["id"], pid, orjson.dumps(r).decode()))
-    migrate.upgrade(url, "0010")  # 0005 fills the table in its old form, one row per period and holder
-    with psycopg.connect(url) as conn:
+    migrate.upgrade(url, "0010")
+    children = [child_periods(k, shots if k["id"] == "k1" else [], []) for k in kids]
+    with psycopg.connect(url) as conn:  # the table in its old form: one row per period and holder
+        assert conn.execute("SELECT count(*) FROM vaccination_due").fetchone() == (0,)  # 0005 leaves it empty
+        conn.cursor().executemany(
+            "INSERT INTO vaccination_due (patient_id, holder, organization_id, disease, dose_number, earliest, due, "
+            "overdue, overdue_during) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::daterange)",
+            [row for c in children for row in _old_rows(c)])
         old = conn.execute(_OLD_ROWS).fetchall()
     assert len(old) > 4 * 3 * 20
 
     migrate.upgrade(url, "0013")
     with psycopg.connect(url) as conn:
         converted = conn.execute(_NEW_ROWS).fetchall()
-    children = [child_periods(k, shots if k["id"] == "k1" else [], []) for k in kids]
     expected = sorted((c.patient_id, row[1], sorted(c.holders), *row[2:]) for c in children for row in rows_for(c))
     assert converted == expected
     assert any(r[0] == "k1" and r[1] == HEPB and r[5] == "{2,3}" for r in converted)  # two late doses
