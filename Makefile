@@ -42,5 +42,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_audit_durability.py
 	$(BIN)/python bench/bench_bulk.py
 
+## mutation: break the privacy model on purpose, one named break at a time, and check a test fails (10-30 min; not in CI)
+.PHONY: mutation
+mutation: $(VENV)/.installed
+	$(BIN)/python tools/mutation.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
