@@ -14,7 +14,7 @@ copy of ``src/`` (never to the working tree); the privacy tests then run against
 - **error**: pytest could not run (collection or usage error); its output is shown;
 - **timeout**: the tests ran past ``RUN_TIMEOUT``: counted as killed (the break hangs something).
 
-Tests marked xfail (known gaps, strict) are left out of the runs (``-m "not xfail"``).
+Tests marked xfail (known gaps, when there are any) are left out of the runs (``-m "not xfail"``).
 
 Usage (``make mutation`` runs it all: 8 minutes on two quiet cores, 26 under load)::
 

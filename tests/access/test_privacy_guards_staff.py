@@ -6,7 +6,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import httpx
-import pytest
 from guards_helpers import World, born, ids_in
 
 from helpers import body, post, put
@@ -150,9 +149,6 @@ PATIENT_OPERATIONS = ("$everything", "$summary", "$growth", "$growth-chart?indic
                       "$immds-forecast", "$examinations")
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed yet (found by this test, reported with issue 14): the Patient "
-                   "operations ask the policy about the Patient type only, so a registrar anywhere and an archivist "
-                   "in care get measurements, diagnoses and vaccinations through $summary, $growth, ...")
 def test_staff_who_see_no_clinical_records_get_none_through_patient_operations(http: httpx.Client,
                                                                               database_url: str) -> None:
     """A registrar (anywhere) and an archivist read the Patient resource, never its clinical record: the

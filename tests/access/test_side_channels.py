@@ -399,3 +399,42 @@ def test_a_reference_to_a_hidden_resource_is_refused_as_one_to_a_missing_resourc
     same_answer(hidden, note_about(missing), (world.other_asthma, missing))
     mine = condition(http, world.mine, "J06.9")
     assert note_about(mine).status_code == 201  # one the doctor may see is fine
+
+
+# operations show only the types the requester may read -----------------------------------------------
+
+
+def test_whole_record_operations_show_only_the_types_the_token_covers(world: World, http: httpx.Client,
+                                                                     database_url: str) -> None:
+    """$everything and $summary leave out what the token's scopes (or the role) do not reach; an operation
+    that shows a type the requester may not read ($growth: Observations) is refused as the record would be."""
+    created_id(post(http, "/Observation", {
+        "resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{world.mine}"},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}, "effectiveDateTime": "2026-10-01",
+        "valueQuantity": {"value": 20.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}))
+    asthma = condition(http, world.mine, "J45.0")
+    narrow = bearer(person_token(database_url, world.accounts["doctor"], "user/Patient.read user/Condition.read"))
+
+    def types(bundle: dict[str, Any]) -> set[str]:
+        return {e["resource"]["resourceType"] for e in bundle.get("entry", [])}
+
+    everything = http.get(f"/Patient/{world.mine}/$everything", headers=narrow)
+    assert everything.status_code == 200
+    assert types(body(everything)) == {"Patient", "Condition"}
+    assert {"Observation", "Condition"} <= types(body(http.get(f"/Patient/{world.mine}/$everything",
+                                                               headers=world.doctor)))
+    assert asthma in {e["resource"]["id"] for e in body(everything)["entry"]}
+    assert http.get(f"/Patient/{world.mine}/$growth", headers=narrow).status_code == 404
+    assert http.get(f"/Patient/{world.mine}/$growth", headers=world.doctor).status_code == 200
+
+
+def test_emergency_access_is_for_clinicians(world: World, http: httpx.Client, database_url: str) -> None:
+    registrar = bearer(person_token(database_url, create_account(
+        database_url, "staff", f"reg-{uuid.uuid4().hex[:6]}", roles=[("registrar", world.clinic_a)])))
+    glass = {**registrar, "X-Break-Glass": quote("Нужна история болезни")}
+    assert http.get(f"/Condition/{world.other_asthma}", headers=glass).status_code == 403
+    assert http.get("/Condition", params={"subject": f"Patient/{world.other}"}, headers=glass).status_code == 403
+    doctor_glass = {**world.doctor, "X-Break-Glass": quote("Ребёнок без сознания")}
+    assert http.get(f"/Condition/{world.other_asthma}", headers=doctor_glass).status_code == 200

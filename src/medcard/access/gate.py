@@ -98,14 +98,17 @@ class Gate:
             reason = "you may not change this record"
         return f"{action} of {what} is not allowed: {reason}"
 
-    async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str], bool]:
-        """For operations that show a whole record ($everything, $summary): which stored resources
-        (JSON text) may be shown. Everything, except drug-addiction matters for a teenager's own
-        access before 16."""
+    async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str, str], bool]:
+        """For operations that show a whole record ($everything, $summary): which stored resources (type,
+        JSON text) may be shown: those of the types the requester may read (their scopes and roles),
+        but drug-addiction matters for a teenager's own access before 16."""
         self.rebind(conn)
-        if not await self.policy.hides_substance_use(patient_id):
+        types = self.policy.readable_types()
+        hide = await self.policy.hides_substance_use(patient_id)
+        if types is None and not hide:
             return _show_all
-        return lambda content: not is_substance_use(jsonutil.loads(content))
+        return lambda rtype, content: ((types is None or rtype in types)
+                                       and not (hide and is_substance_use(jsonutil.loads(content))))
 
     # searches --------------------------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class Gate:
                 e.outcome, e.detail = failed, why
 
 
-def _show_all(content: str) -> bool:
+def _show_all(rtype: str, content: str) -> bool:
     return True
 
 

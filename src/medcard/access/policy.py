@@ -116,6 +116,11 @@ def role_rules(role: str) -> dict[str, Any]:
     return rule
 
 
+def may_break_glass(r: Requester) -> bool:
+    """Emergency access is for clinicians: staff with a clinical role (``policy.json``)."""
+    return r.kind == "staff" and any(role_rules(sr.role).get("clinical") for sr in r.roles)
+
+
 def role_allows_type(role: str, rtype: str, action: str) -> bool:
     rule = role_rules(role)
     types = rule["types"]
@@ -284,7 +289,7 @@ class Policy:
         return self._glass("the child is not in your care")
 
     def _glass(self, reason: str) -> Decision:
-        if self.requester.break_glass:
+        if self.requester.break_glass and may_break_glass(self.requester):
             return Decision(True, f"emergency access: {self.requester.break_glass}", break_glass=True)
         return Decision(False, reason)
 
@@ -374,9 +379,24 @@ class Policy:
             parts.append(f"({in_care} AND {type_ok})")
         if any("Patient" in role_rules(sr.role).get("find_anywhere", []) for sr in r.roles):
             parts.append(f"{alias}.resource_type = 'Patient'")
-        if r.break_glass:
+        if r.break_glass and may_break_glass(r):
             parts.append("TRUE")  # emergency access: recorded and flagged for review with every row it shows
         return "(" + " OR ".join(parts) + ")"
+
+    def readable_types(self) -> frozenset[str] | None:
+        """The resource types of a record the requester may read, by scopes and roles (None: every type).
+        Whose records those are is :meth:`decide`'s question; this is for operations that show many types
+        of one record at once ($everything, $summary)."""
+        r = self.requester
+        scoped = r.scopes.types_for("read")
+        reach: str | set[str] | None = "*"
+        if r.kind == "staff" and not (r.break_glass and may_break_glass(r)):
+            reach = self._staff_types([sr.role for sr in r.roles if "read" in role_rules(sr.role)["actions"]])
+        if reach is None:
+            return frozenset()
+        if reach == "*":
+            return None if scoped is None else frozenset(scoped)
+        return frozenset(reach if scoped is None else set(reach) & scoped)
 
     def _staff_types(self, roles: list[str]) -> str | set[str] | None:
         """The types the requester's care roles reach ("*" for all), None when none."""

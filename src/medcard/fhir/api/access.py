@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from medcard.access.authn import BREAK_GLASS_HEADER, requester_for_token
 from medcard.access.gate import Gate
+from medcard.access.policy import may_break_glass
 from medcard.access.requester import Requester
 from medcard.config import Settings
 from medcard.core.db import Database
@@ -53,8 +54,8 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Requester:
     # The reason is percent-encoded UTF-8 (HTTP headers are Latin-1; reasons are written in Russian).
     reason = unquote(request.headers.get(BREAK_GLASS_HEADER, "")).strip()
     if reason:
-        if requester.kind != "staff":
-            raise Forbidden("only clinic staff may use emergency access")
+        if not may_break_glass(requester):
+            raise Forbidden("only clinicians (staff with a clinical role) may use emergency access")
         requester = requester.with_break_glass(reason[:MAX_REASON])
     request.state.requester = requester
     return requester

@@ -397,6 +397,9 @@ async def _operation_access(conn: AsyncConnection, gate: Gate, op: Operation, rt
         missing = f"Patient/{rid} is not known"
         if await store.read_current(conn, "Patient", rid) is None:
             raise NotFound(missing)
+        for rtype_shown in op.shows:  # only a refusal is audited here: the operation's entry follows
+            await gate.check(rid, rtype_shown, op.access, entity=entity, subtype=op.access, missing=missing,
+                             record=False)
         await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access, missing=missing)
         return
     require_system(gate, entity)

@@ -71,6 +71,9 @@ class Operation:
     # Who may invoke it: "read" or "export" of the one patient it is invoked on (the policy decides),
     # or "system": backend services only.
     access: str = "system"
+    # The types of the record, besides the Patient, that its answer shows: the requester must be allowed to
+    # read each of them (their role and scopes), or the operation is refused as the record would be.
+    shows: tuple[str, ...] = ()
 
 
     def applies(self, rtype: str | None, rid: str | None) -> bool:

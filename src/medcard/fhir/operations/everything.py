@@ -62,10 +62,10 @@ async def everything(call: OperationCall) -> Result:
     return Result(stream=_stream(call, pid, since, types))
 
 
-async def _shown(call: OperationCall, conn: AsyncConnection, pid: str) -> Callable[[str], bool]:
+async def _shown(call: OperationCall, conn: AsyncConnection, pid: str) -> Callable[[str, str], bool]:
     """What of the record the requester may see (all of it, but for a teenager's own access before 16)."""
     if call.gate is None:
-        return lambda content: True
+        return lambda rtype, content: True
     return await call.gate.content_filter(conn, pid)
 
 
@@ -77,7 +77,7 @@ async def _page(call: OperationCall, pid: str, since: datetime | None, types: li
                                                   count=count + 1)]
     # Paging follows the record as stored; what may not be shown is left out of the page.
     entries = [bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
-               for s in rows[:count] if s.content is not None and shown(s.content)]
+               for s in rows[:count] if s.content is not None and shown(s.resource_type, s.content)]
     keep = [(k, v) for k, v in call.params if k != "_cursor"]
     self_url = f"{call.base}/Patient/{pid}/$everything"
     links = [("self", self_url + ("?" + urlencode(call.params) if call.params else ""))]
@@ -99,7 +99,7 @@ async def _stream(call: OperationCall, pid: str, since: datetime | None,
     async with call.db.transaction() as conn:
         shown = await _shown(call, conn, pid)
         async for s in store.everything(conn, pid, types=types, since=since):
-            if s.content is None or not shown(s.content):
+            if s.content is None or not shown(s.resource_type, s.content):
                 continue
             text = bundles.entry(full_url=bundles.full_url(call.base, s), content=s.content, search_mode="match")
             yield (text if first else "," + text).encode()

@@ -91,4 +91,5 @@ OPERATION = Operation(
     handler=examinations_op,
     documentation="The preventive-examination schedule of the acts in force (514н, 211н) with each "
                   "examination's status on date=, missing specialists and tests, health and PE groups.",
+    shows=("Encounter", "Observation", "DiagnosticReport"),
 )

@@ -149,6 +149,7 @@ OPERATION = Operation(
     handler=growth_op,
     documentation="Growth measurements with WHO z-scores and centiles, the WHO classification and centile "
                   "crossing alerts, as Parameters; lang=ru|en.",
+    shows=("Observation",),
 )
 
 CHART = Operation(
@@ -163,6 +164,7 @@ CHART = Operation(
     handler=growth_chart_op,
     documentation="The WHO growth chart of one indicator (indicator=weight-for-age, ...) with the child's "
                   "points, as image/svg+xml; lang=ru|en.",
+    shows=("Observation",),
 )
 
 OPERATIONS = (OPERATION, CHART)

@@ -37,4 +37,5 @@ OPERATION = Operation(
     handler=immds_forecast,
     documentation="The vaccination forecast on date= (default today, Moscow) as an ImmunizationRecommendation "
                   "in Parameters (HL7 ImmDS).",
+    shows=("Immunization", "Flag"),
 )

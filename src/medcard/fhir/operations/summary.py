@@ -35,6 +35,10 @@ def config() -> dict[str, Any]:
     return data
 
 
+# The types the sections below show (a requester must be allowed to read each).
+SHOWS = ("Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement", "Immunization", "Encounter",
+         "Observation", "ServiceRequest", "DiagnosticReport")
+
 # Each section: rows (section, type, id, sort key) for one patient, through the index tables.
 SECTIONS_SQL = """
 WITH
@@ -135,7 +139,7 @@ async def summary(call: OperationCall) -> Result:
         picked = await sections(conn, call.resource_id)
         if call.gate is not None:
             shown = await call.gate.content_filter(conn, call.resource_id)
-            picked = [row for row in picked if row[0] == "patient" or shown(row[3])]
+            picked = [row for row in picked if row[0] == "patient" or shown(row[1], row[3])]
         own = next((content for s, _, _, content in picked if s == "patient"), None)
         if own is None:
             await store.read(conn, "Patient", call.resource_id)  # 404 or 410, said properly
@@ -164,4 +168,5 @@ OPERATION = Operation(
     methods=("GET",),
     handler=summary,
     documentation="The chart summary as an IPS-style document Bundle; one query whatever the record's size.",
+    shows=SHOWS,
 )
