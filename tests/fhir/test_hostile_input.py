@@ -13,7 +13,9 @@ import httpx
 import psycopg
 import pytest
 
+from conftest import ServerThread
 from helpers import FHIR_JSON, bearer, body, create_account, created_id, person_token, post, put
+from medcard.config import Settings
 from medcard.core import jsonutil
 from medcard.fhir.search.index import MAX_INDEXED_BYTES
 from medcard.fhir.search.limits import MAX_VALUE_LENGTH
@@ -416,3 +418,20 @@ def test_long_names_are_stored_and_found_by_their_beginning(http: httpx.Client) 
 def test_a_search_value_longer_than_any_stored_value_is_400(http: httpx.Client) -> None:
     _refused(http.get("/Patient", params={"family": "a" * (MAX_VALUE_LENGTH + 1)}), "'family'",
              str(MAX_VALUE_LENGTH))
+
+
+@pytest.mark.parametrize(("path", "form"), [
+    ("/auth/login", b"username=a%00b&password=x"),
+    ("/oauth/token", b"grant_type=client_credentials&client_id=a%00b&client_secret=x"),
+    ("/oauth/token", b"grant_type=client_credentials&client_id=%C3%28&client_secret=x"),
+])
+def test_forms_of_every_route_with_unreadable_text_are_400(server: ServerThread, path: str, form: bytes) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
+        r = client.post(path, content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _refused(r, "in the form")
+
+
+def test_a_form_larger_than_the_body_limit_is_413(http: httpx.Client, settings: Settings) -> None:
+    form = b"family=" + b"a" * settings.max_body_bytes
+    r = http.post("/Patient/_search", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413

@@ -9,12 +9,12 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medcard.access.authn import BREAK_GLASS_HEADER
 from medcard.config import Settings
 from medcard.core import jsonutil
-from medcard.core.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from medcard.core.errors import BadRequest, MedcardError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from medcard.core.time import http_date
 from medcard.fhir.interactions import Outcome
 from medcard.fhir.search import limits
@@ -32,35 +32,88 @@ PERCENT_ENCODED_HEADERS = (BREAK_GLASS_HEADER.lower().encode(), b"if-none-exist"
 
 
 class InputGuard:
-    """ASGI middleware: refuse (400) a URL or header no handler could read as text, and apply the
-    search limits of the settings to the request.
+    """ASGI middleware: refuse (400) a URL, header or form no handler could read as text, and apply
+    the search limits of the settings to the request.
 
-    Percent-encoding can put anything in a path, a query or the headers medcard percent-decodes: a
-    U+0000, which PostgreSQL's text cannot hold (so any handler passing it to a query failed with
-    500), other control characters, or bytes that are not UTF-8 (which Starlette would silently
-    turn into U+FFFD). They are refused here, for every route, before a handler sees them.
+    Percent-encoding can put anything in a path, a query, a form (``_search``, the sign-in pages, the
+    token endpoint) or the headers medcard percent-decodes: a U+0000, which PostgreSQL's text cannot
+    hold (so any handler passing it to a query failed with 500), other control characters, or bytes
+    that are not UTF-8 (which Starlette would silently turn into U+FFFD). They are refused here, for
+    every route, before a handler sees them. A form is read whole for that (413 beyond the body limit)
+    and handed on as it came.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.limits = limits.SearchLimits(settings.max_search_criteria, settings.max_search_or_values)
+        self.max_body = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         problem = url_problem(scope)
+        if problem is None and _is_form(scope):
+            messages = await _read_form(receive, self.max_body)
+            if messages is None:
+                await _refuse(PayloadTooLarge(f"the form is larger than the limit of {self.max_body} bytes"),
+                              scope, receive, send)
+                return
+            problem = _form_problem(b"".join(m.get("body", b"") for m in messages))
+            receive = _replay(messages, receive)
         if problem is not None:
-            error = BadRequest(problem)
-            response = Response(jsonutil.dumps(error.operation_outcome()), status_code=error.status,
-                                media_type=CONTENT_TYPE)
-            await response(scope, receive, send)
+            await _refuse(BadRequest(problem), scope, receive, send)
             return
         token = limits.apply(self.limits)
         try:
             await self.app(scope, receive, send)
         finally:
             limits.reset(token)
+
+
+async def _refuse(error: MedcardError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = Response(jsonutil.dumps(error.operation_outcome()), status_code=error.status, media_type=CONTENT_TYPE)
+    await response(scope, receive, send)
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
+
+
+async def _read_form(receive: Receive, limit: int) -> list[Message] | None:
+    """The messages of a request's whole body, as received; None beyond ``limit`` bytes."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages  # the client went: the handler will see it so
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then reads on."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+def _form_problem(body: bytes) -> str | None:
+    if not _SUSPECT_URL.search(body):
+        return None
+    problem = _query_problem(body, "form field")
+    return f"{problem} (in the form)" if problem is not None else None
 
 
 # In raw (not yet percent-decoded) URL bytes: what can make text that is not readable.
@@ -88,7 +141,7 @@ def url_problem(scope: Scope) -> str | None:
     return None
 
 
-def _query_problem(query: bytes) -> str | None:
+def _query_problem(query: bytes, what: str = "query parameter") -> str | None:
     if _decoded_problem(query) is None:  # the whole query is readable text: so is every part of it
         return None
     for part in query.split(b"&"):
@@ -96,10 +149,10 @@ def _query_problem(query: bytes) -> str | None:
         name_problem = _decoded_problem(raw_name)
         name = raw_name.decode("latin-1") if name_problem else _decoded(raw_name)
         if name_problem is not None:
-            return f"the name of the query parameter {name!r} {name_problem}"
+            return f"the name of the {what} {name!r} {name_problem}"
         problem = _decoded_problem(raw_value)
         if problem is not None:
-            return f"the value of the query parameter '{name}' {problem}"
+            return f"the value of the {what} '{name}' {problem}"
     return None
 
 
@@ -227,26 +280,6 @@ def streaming_response(chunks: AsyncIterator[bytes], headers: dict[str, str] | N
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
-
-
-def form_pairs(body: bytes) -> list[tuple[str, str]]:
-    """The parameters of an ``application/x-www-form-urlencoded`` body, refused (400) as :class:`InputGuard`
-    refuses a query: bytes that are not UTF-8 are not turned into U+FFFD."""
-    pairs = []
-    for part in body.split(b"&"):
-        if not part:
-            continue
-        raw_name, _, raw_value = part.partition(b"=")
-        for raw, what in ((raw_name, "a parameter name"), (raw_value, f"the value of '{_lenient(raw_name)}'")):
-            problem = _decoded_problem(raw)
-            if problem is not None:
-                raise BadRequest(f"{what} in the form {problem}")
-        pairs.append((_decoded(raw_name), _decoded(raw_value)))
-    return pairs
-
-
-def _lenient(raw: bytes) -> str:
-    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8", errors="replace")
 
 
 def require_query(request: Request, what: str) -> str:

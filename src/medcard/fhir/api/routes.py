@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from psycopg import AsyncConnection
 from starlette.requests import Request
@@ -19,7 +19,6 @@ from medcard.fhir.api.access import gated, require_system
 from medcard.fhir.api.http import (
     Prefer,
     fhir_response,
-    form_pairs,
     negotiate,
     outcome_response,
     query_pairs,
@@ -173,7 +172,8 @@ async def search_post(request: Request, rtype: str) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise BadRequest("POST _search takes its parameters as application/x-www-form-urlencoded")
-    pairs = query_pairs(request) + form_pairs(await read_body_form(request))
+    body = (await read_body_form(request)).decode("utf-8", errors="replace")
+    pairs = query_pairs(request) + parse_qsl(body, keep_blank_values=True)
     if rtype == "AuditEvent":
         return await _audit_search(request, pairs)
     return await _search(request, rtype, pairs)
