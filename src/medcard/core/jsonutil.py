@@ -40,19 +40,15 @@ def _reject_constant(name: str) -> Any:
 _INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
-def _parse_int(text: str) -> int | Decimal:
-    """A JSON integer: an int when it has 64 bits, else a Decimal (exact, and written back as it came).
-
-    orjson writes no int beyond 64 bits, and Python makes none of more than 4,300 digits (a guard
-    against its quadratic cost); such a number is still JSON, and validation says where it is.
-    """
-    if len(text) < 19:  # at most 18 digits: always 64 bits
-        return int(text)
-    number = Decimal(text)
-    return int(number) if _INT64_MIN <= number < _INT64_END else number
+def _long_int(text: str) -> int | Decimal:
+    # Python makes no int of more than 4,300 digits (a guard against its quadratic cost); such a number
+    # is still JSON, and as a Decimal validation can say which element holds it.
+    return int(text) if len(text) <= 4300 else Decimal(text)
 
 
-_decoder = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant)
+_decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+# For the rare document the first refuses for a long integer (a Python call per integer costs time).
+_long_int_decoder = json.JSONDecoder(parse_float=Decimal, parse_int=_long_int, parse_constant=_reject_constant)
 # Only escapes make U+0000 or a surrogate in JSON text that is valid UTF-8 (a raw control character
 # in a string is a syntax error), so a document without them needs no walk.
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
@@ -71,13 +67,18 @@ def loads(data: str | bytes) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        data = _decoder.decode(text)
+        try:
+            data = _decoder.decode(text)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer of thousands of digits
+            data = _long_int_decoder.decode(text)
     except json.JSONDecodeError as e:
         raise JsonError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}",
                         e.lineno, e.colno) from None
     except (ValueError, RecursionError) as e:
         raise JsonError(f"invalid JSON: {e}") from None
-    if "\\u" in text and _SUSPECT_ESCAPE.search(text):
+    if "\\" in text and _SUSPECT_ESCAPE.search(text):  # one character is found fast: most JSON has no escape
         _check_text(data)
     return data
 
@@ -124,8 +125,23 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any, *, indent: bool = False) -> bytes:
-    """UTF-8 JSON: compact, or indented by two spaces."""
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_INDENT_2 if indent else None)
+    """UTF-8 JSON: compact, or indented by two spaces. Integers beyond 64 bits are written as they are."""
+    option = orjson.OPT_INDENT_2 if indent else None
+    try:
+        return orjson.dumps(obj, default=_default, option=option)
+    except TypeError:  # orjson writes no int beyond 64 bits (nor calls `default` for one)
+        return orjson.dumps(_long_ints_written(obj), default=_default, option=option)
+
+
+def _long_ints_written(obj: Any) -> Any:
+    """``obj`` with every int beyond 64 bits as its digits (a JSON fragment)."""
+    if isinstance(obj, dict):
+        return {k: _long_ints_written(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_long_ints_written(v) for v in obj]
+    if isinstance(obj, int) and not isinstance(obj, bool) and not _INT64_MIN <= obj < _INT64_END:
+        return orjson.Fragment(str(obj))
+    return obj
 
 
 def dumps_str(obj: Any) -> str:

@@ -89,6 +89,9 @@ class _Slot:
     plain: bool  # one string value (not repeating, not xhtml): :meth:`_Validator.plain_string` may settle it
     codes: frozenset[str] | None  # a code's required value set (the codes of all its systems), if enumerable
     valid: set[str]  # short values of this type already found of the right lexical form (shared by type)
+    # FHIR's rule for strings (no control characters) applies; not to base64Binary, which is no text and
+    # whose pattern already refuses U+0000 and surrogates (its data is the longest string of a resource)
+    text_rule: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,7 @@ def _type(spec: Spec, type_name: str) -> _Type:
                            patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
                            concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"),
                            nature == _STRING and not element.max_many and concrete != "xhtml", codes,
-                           _valid_values(spec, concrete))
+                           _valid_values(spec, concrete), concrete != "base64Binary")
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
@@ -353,7 +356,7 @@ class _Validator:
             return False
         pattern = slot.pattern
         if pattern is None or value not in slot.valid:  # a remembered value passed every check
-            if _FORBIDDEN_CHARACTER.search(value):
+            if slot.text_rule and not value.isprintable() and _FORBIDDEN_CHARACTER.search(value):  # first is cheaper
                 return False
             if pattern is not None:
                 if not pattern.fullmatch(value):
@@ -381,7 +384,7 @@ class _Validator:
         if len(value) > MAX_STRING:
             self.error(path, f"a {type_name} must not exceed 1 MB", "too-costly")
             return
-        problem = string_problem(value)
+        problem = string_problem(value) if slot.text_rule else None
         if problem is not None:
             self.error(path, f"the {type_name} {problem}", "value")
             return
@@ -475,7 +478,7 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
 
 def string_problem(text: str) -> str | None:
     """Why ``text`` cannot be a FHIR string medcard stores (a control character, a lone surrogate), or None."""
-    found = _FORBIDDEN_CHARACTER.search(text)
+    found = None if text.isprintable() else _FORBIDDEN_CHARACTER.search(text)  # printable: no Cc, no Cs
     if found is None:
         return None
     char = found.group()
@@ -497,7 +500,7 @@ def decimal_problem(number: Decimal) -> str | None:
     assert isinstance(exponent, int)  # finite
     if len(digits) > MAX_DECIMAL_DIGITS:
         return f"{_clip(str(number))} has {len(digits)} digits; medcard keeps at most {MAX_DECIMAL_DIGITS}"
-    if number and number.adjusted() >= MAX_DECIMAL_MAGNITUDE:
+    if exponent + len(digits) > MAX_DECIMAL_MAGNITUDE and digits != (0,):  # the first digit's place >= 10^1000
         return f"{_clip(str(number))} is too large; medcard keeps numbers below 10^{MAX_DECIMAL_MAGNITUDE}"
     if exponent < -MAX_DECIMAL_PLACES:
         return (f"{_clip(str(number))} has digits beyond {MAX_DECIMAL_PLACES} places after the decimal point; "
