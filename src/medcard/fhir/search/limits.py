@@ -1,9 +1,9 @@
 """What one search may ask for: the text of its parameters, how many criteria and OR values it has.
 
 PostgreSQL plans a search's criteria as one semi-join each, and the planner's work grows much
-faster than their number: on 5,000 patients 20 repetitions of ``family=`` plan in about 0.13 s, 40
-in 1 s, 50 in 2.5 s, a few hundred in minutes (``bench/bench_search_limits.py``). ORed values
-cost far less (about 0.2 ms each). So a search may have at most
+faster than their number: against one repetition of ``family=``, 20 cost about 430 times as much,
+40 about 3,800 times, 50 about 8,500 times, a few hundred take minutes; 100 ORed values of one
+parameter cost about 100 times one (``bench/bench_search_limits.py``). So a search may have at most
 ``criteria`` criteria (each repetition of a parameter, each part of a chained or ``_has``
 parameter; ``_include``/``_revinclude`` values and ``_sort`` keys are counted on their own
 against the same number), and a parameter at most ``or_values`` comma-separated values. Beyond
