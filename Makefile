@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_pediatrics.py
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_worklist.py
+	$(BIN)/python bench/bench_audit_durability.py
 	$(BIN)/python bench/bench_bulk.py
 
 clean:

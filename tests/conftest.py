@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -26,10 +27,23 @@ from helpers import bearer, system_token
 from medcard.app import create_app
 from medcard.config import Settings
 from medcard.core import jsonutil, migrate
+from medcard.core import time as medcard_time
 from medcard.core.embedded import embedded_database
 from medcard.fhir.validation import validation_issues
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# The day medcard's calendar shows in every test: ages, the policy's age limits, the pediatric operations'
+# default date and `ap` date searches are reckoned on it, so no test passes today and fails on a later date.
+# Instants (meta.lastUpdated, token and session expiry) stay the wall clock's: PostgreSQL's now() checks them.
+FIXED_TODAY = date(2026, 11, 26)
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch: pytest.MonkeyPatch) -> date:
+    """Fix medcard's today (``core.time.today_moscow``) for the test and the server thread it talks to."""
+    monkeypatch.setattr(medcard_time, "calendar", lambda: FIXED_TODAY)
+    return FIXED_TODAY
 
 
 @pytest.fixture(scope="session")

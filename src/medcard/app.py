@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         r4()
         registry()  # compile the search parameters before the first request
         freeze_loaded()  # what start-up loaded stays: spare it the collector's full passes
-        db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                      statement_timeout=settings.statement_timeout_seconds or None,
+                      durable_reads=settings.durable_read_audit)
         await db.open()
         app.state.db = db
         async with db.transaction() as conn:

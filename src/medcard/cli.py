@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from medcard import __version__
-from medcard.config import Settings, export_database_url, get_settings
+from medcard import __version__, launch
+from medcard.config import get_settings
+from medcard.launch import database, schema_ready, setup_logging
 
 app = typer.Typer(help="medcard: the electronic medical record of a city's children's clinics.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-log = logging.getLogger("medcard")
 
 
 def _version(value: bool) -> None:
@@ -36,44 +32,6 @@ def main_options(
     """medcard's commands."""
 
 
-def logging_config(level: str) -> dict[str, Any]:
-    """One log format for medcard and uvicorn; no access log with URLs (they carry patient data)."""
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": fmt}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
-        "loggers": {
-            "medcard": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
-        },
-    }
-
-
-def _setup_logging(settings: Settings) -> None:
-    import logging.config
-
-    logging.config.dictConfig(logging_config(settings.log_level))
-
-
-@contextlib.contextmanager
-def database(settings: Settings, *, exclusive: bool = False) -> Iterator[str]:
-    """The database URL: the configured server, or the embedded one (started for the duration)."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    from medcard.core.embedded import EmbeddedDatabaseError, embedded_database
-
-    try:
-        with embedded_database(settings.home, exclusive=exclusive) as url:
-            yield url
-    except EmbeddedDatabaseError as e:
-        typer.echo(f"medcard: {e}", err=True)
-        raise typer.Exit(1) from None
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [MEDCARD_HOST].")] = None,
@@ -81,59 +39,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes [MEDCARD_WORKERS].")] = None,
 ) -> None:
     """Run the server (starting the embedded PostgreSQL unless MEDCARD_DATABASE_URL is set)."""
-    import uvicorn
-
-    from medcard import worker as worker_processes
-    from medcard.core import migrate
-
-    settings = get_settings()
-    _setup_logging(settings)
-    host = host or settings.host
-    port = port or settings.port
-    workers = workers or settings.workers
-    with database(settings, exclusive=True) as url:
-        if settings.database_url:
-            _require_current_schema(url)
-        else:
-            migrate.upgrade(url)
-        export_database_url(url)  # the worker processes read it from their environment
-        where = "an external database" if settings.database_url else f"embedded PostgreSQL in {settings.pgdata}"
-        typer.echo(f"medcard {__version__} serving http://{host}:{port}/fhir/R4 on {where}; Ctrl-C stops it",
-                   err=True)
-        # uvicorn re-raises SIGTERM once it has shut down; turn it into an exit that unwinds
-        # this block, so the embedded PostgreSQL is stopped (SIGINT already raises KeyboardInterrupt).
-        signal.signal(signal.SIGTERM, _exit_on_signal)
-        job_workers = worker_processes.start(url, settings.job_workers, logging_config(settings.log_level))
-        try:
-            uvicorn.run("medcard.app:create_app", factory=True, host=host, port=port, workers=workers,
-                        access_log=False, log_config=logging_config(settings.log_level), server_header=False,
-                        proxy_headers=True, timeout_graceful_shutdown=10)
-        finally:
-            worker_processes.stop(job_workers)
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _require_current_schema(url: str) -> None:
-    from medcard.core import migrate
-
-    current, head = migrate.current_revision(url), migrate.head_revision()
-    if current != head:
-        typer.echo(f"medcard: the database schema is at {current or 'nothing'}, this medcard needs {head}; "
-                   "run `medcard db upgrade` first", err=True)
-        raise typer.Exit(1)
-
-
-def _schema_ready(settings: Settings, url: str) -> None:
-    """The embedded database is migrated on the spot; an external one must already be current."""
-    from medcard.core import migrate
-
-    if settings.database_url:
-        _require_current_schema(url)
-    else:
-        migrate.upgrade(url)
+    launch.serve(host, port, workers)
 
 
 @app.command()
@@ -144,9 +50,9 @@ def worker() -> None:
     from medcard.worker import work
 
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         asyncio.run(work(url))
 
 
@@ -164,9 +70,9 @@ def import_(
     if on_error not in ("stop", "continue"):
         raise typer.BadParameter("--on-error is stop or continue")
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         code = run_import(url, paths, on_error=on_error, chunk=chunk, jobs=jobs or os.cpu_count() or 1)
     raise typer.Exit(code)
 
@@ -185,13 +91,13 @@ def export_(
     from medcard.fhir.bulk.cli import run_export
 
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     params = [("_type", types)] if types else []
     params += [("_since", since)] if since else []
     params += [("_typeFilter", f) for f in type_filter or []]
     level = "group" if group else "patient" if patient else "system"
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         code = run_export(url, level, group, params, out)
     raise typer.Exit(code)
 
@@ -202,7 +108,7 @@ def db_upgrade() -> None:
     from medcard.core import migrate
 
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     with database(settings) as url:
         before = migrate.current_revision(url)
         migrate.upgrade(url)
@@ -223,7 +129,7 @@ def db_rebuild_derived() -> None:
     from medcard.fhir import derived
 
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
 
     async def rebuild(url: str) -> int:
         done = 0
@@ -236,7 +142,7 @@ def db_rebuild_derived() -> None:
         return done
 
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         typer.echo(f"derived tables recomputed for {asyncio.run(rebuild(url))} patients")
 
 
@@ -294,7 +200,9 @@ def demo_(
     """Generate a demo city, load it, and serve medcard: a new user's first command."""
     from medcard.synth.commands import demo
 
-    raise typer.Exit(demo(children=children, seed=seed, port=port))
+    with launch.stop_on_signals():  # Ctrl-C while the city is generated or loaded is a clean stop as well
+        code = demo(children=children, seed=seed, port=port)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     )
     db_pool_min: int = Field(default=2, ge=1, description="Database connections kept open per worker.")
     db_pool_max: int = Field(default=10, ge=1, description="Most database connections per worker.")
+    statement_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="Longest a database statement of an API request may run; the request "
+        "is then stopped and answered 400 (too-costly). 0: no limit. Bulk jobs, migrations and "
+        "`db rebuild-derived` are not limited.")
+    durable_read_audit: bool = Field(
+        default=True, description="Answer a read only once its audit row is on disk (a WAL flush per read); "
+        "false: acknowledge first, and a crash or failover can lose the rows of the last 3 x wal_writer_delay "
+        "(docs/security.md gives the cost and the window).")
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest accepted request body, in bytes."
     )
@@ -79,7 +87,12 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, description="Lifetime of refresh tokens (offline_access).")
     tls_terminated: bool = Field(default=False, description="TLS is terminated in front of medcard (a proxy): "
                                  "send HSTS on every response.")
-    api_rate_per_minute: int = Field(default=6000, ge=1, description="Requests per minute per client or person.")
+    api_rate_per_minute: int = Field(default=6000, ge=1, description="Requests a minute of each person: through "
+                                     "each app registered without a limit of its own (counted across processes), "
+                                     "and on a session of medcard's pages or without a live token (per process).")
+    api_rate_backend_per_minute: int = Field(default=60_000, ge=0, description="Requests a minute of each backend "
+                                             "service registered without a limit of its own, counted across "
+                                             "processes; 0: unlimited.")
     secure_cookies: bool = Field(default=True, description="Mark cookies Secure (set false only for plain-HTTP "
                                  "development on localhost).")
     oidc_issuer: str | None = Field(default=None, description="OpenID Connect provider whose verified users get "

@@ -7,9 +7,13 @@ them as child processes, so a long import never slows the web workers down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
+import threading
+import time
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 
 from medcard.access import audit
@@ -47,24 +51,66 @@ def _process_main(url: str, log_config: dict[str, object]) -> None:
     asyncio.run(work(url))
 
 
-def start(url: str, count: int, log_config: dict[str, object]) -> list[BaseProcess]:
-    """Start ``count`` worker processes."""
-    context = multiprocessing.get_context("spawn")
-    processes: list[BaseProcess] = []
-    for n in range(count):
-        process = context.Process(target=_process_main, args=(url, log_config), name=f"medcard-worker-{n}",
-                                  daemon=True)
+class Workers:
+    """The job worker processes of ``medcard serve``, restarted when one dies.
+
+    A worker stopped by a signal exits with 0 and stays stopped; one that died (killed, or an
+    error it did not survive) is started again, after a pause that doubles with each death in a
+    row (1 s up to a minute), so a worker that cannot start does not spin.
+    """
+
+    def __init__(self, url: str, count: int, log_config: dict[str, object], check_every: float = 1.0) -> None:
+        self.url, self.log_config = url, log_config
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: list[BaseProcess] = [self._start(n) for n in range(count)]
+        self._pause = [1.0] * count
+        self._due = [0.0] * count
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._supervise, args=(check_every,), name="medcard-workers",
+                                       daemon=True)
+        if count:
+            self._watch.start()
+
+    def _start(self, n: int) -> BaseProcess:
+        process = self.context.Process(target=_process_main, args=(self.url, self.log_config),
+                                       name=f"medcard-worker-{n}", daemon=True)
         process.start()
-        processes.append(process)
-    return processes
+        return process
+
+    def _supervise(self, every: float) -> None:
+        while not self._stop.wait(every):
+            for n, process in enumerate(self.processes):
+                if process.is_alive() or process.exitcode == 0:
+                    continue
+                now = time.monotonic()
+                if not self._due[n]:
+                    log.error("job worker %d died (exit code %s); restarting it in %.0f s", n, process.exitcode,
+                              self._pause[n])
+                    self._due[n] = now + self._pause[n]
+                if now >= self._due[n] and not self._stop.is_set():
+                    self.processes[n] = self._start(n)
+                    self._pause[n] = min(self._pause[n] * 2, 60.0)
+                    self._due[n] = 0.0
+
+    def stop(self, timeout: float = 30) -> None:
+        """Ask the workers to stop (a running job stops at its next progress report), then wait."""
+        self._stop.set()
+        if self._watch.is_alive():
+            self._watch.join()
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in self.processes:
+            process.join(timeout)
+            if process.is_alive():
+                process.kill()
 
 
-def stop(processes: list[BaseProcess], timeout: float = 30) -> None:
-    """Ask the workers to stop (a running job stops at its next progress report), then wait."""
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout)
-        if process.is_alive():
-            process.kill()
+@contextlib.contextmanager
+def started(url: str, count: int, log_config: dict[str, object]) -> Iterator[Workers]:
+    """``count`` supervised worker processes, stopped when the block ends."""
+    workers = Workers(url, count, log_config)
+    try:
+        yield workers
+    finally:
+        workers.stop()

@@ -77,6 +77,31 @@ def test_a_revoked_client_loses_its_tokens(tmp_path: Path, database_url: str, se
     assert http.get("/Patient", headers=reader).status_code == 401
 
 
+def test_a_client_registered_with_a_low_rate_gets_429_with_retry_after(tmp_path: Path, database_url: str,
+                                                                      server: ServerThread) -> None:
+    made = medcard(tmp_path, database_url, "client", "register", "chatty", "--scope", "system/*.read",
+                   "--rate-per-minute", "3")
+    assert made.returncode == 0, made.stderr
+    token = medcard(tmp_path, database_url, "token", "--client", "chatty").stdout.strip()
+    with httpx.Client(base_url=server.base, headers=bearer(token), timeout=60) as client:
+        answers = [client.get("/metadata") for _ in range(7)]  # more than two minutes' budgets
+        refused = next(r for r in answers if r.status_code == 429)
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        outcome = body(refused)
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"][0]["code"] == "throttled"
+
+        assert medcard(tmp_path, database_url, "client", "rate", "chatty", "0").stdout.strip() == "chatty: unlimited"
+        unlimited = medcard(tmp_path, database_url, "token", "--client", "chatty").stdout.strip()
+        assert [client.get("/metadata", headers=bearer(unlimited)).status_code for _ in range(7)] == [200] * 7
+    negative = medcard(tmp_path, database_url, "client", "register", "odd", "--rate-per-minute", "-1")
+    assert negative.returncode != 0
+    assert "--rate-per-minute" in negative.stderr  # named in the error
+    huge = medcard(tmp_path, database_url, "client", "rate", "chatty", "99999999999")
+    assert huge.returncode == 1
+    assert "up to 2147483647" in huge.stderr
+
+
 def test_a_registrar_approves_a_familys_request(tmp_path: Path, database_url: str, server: ServerThread,
                                                 http: httpx.Client) -> None:
     import asyncio

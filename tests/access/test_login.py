@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import psycopg
@@ -15,7 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from conftest import ServerThread
-from helpers import bearer, create_account
+from helpers import bearer, create_account, run_db
+from medcard.access import accounts
 from medcard.access.hardening import Hardening
 from medcard.access.throttle import WindowCounter
 from medcard.config import Settings
@@ -55,6 +57,35 @@ def test_staff_sign_in_needs_the_password_then_the_totp_code(client: httpx.Clien
     assert account.status_code == 200
     assert "Dr.Ivanova" in account.text
     assert "Вы вошли как" in account.text  # Russian by default
+
+
+def test_a_totp_code_signs_in_once(plain: ServerThread, database_url: str, settings: Settings) -> None:
+    """A second browser entering the code the first one used is refused like a wrong code."""
+    account_id = staff_with_totp(database_url, settings, "dr.sidorova")
+    root = f"http://127.0.0.1:{plain.port}"
+    with browser(root) as first, browser(root) as second:
+        pages = [b.get(sign_in(b, "dr.sidorova").headers["location"]) for b in (first, second)]
+        code = totp_code(database_url, settings, account_id)
+        signed_in = first.post("/auth/login/totp", data={**form_fields(pages[0].text), "code": code})
+        assert signed_in.status_code == 303
+        replayed = second.post("/auth/login/totp", data={**form_fields(pages[1].text), "code": code})
+        assert replayed.status_code == 401
+        assert "Код не подошёл" in replayed.text  # the message of a wrong code
+        assert first.get("/auth/account").status_code == 200
+        assert second.get("/auth/account").status_code == 303  # not signed in
+
+
+def test_a_totp_code_of_an_earlier_step_is_refused_after_a_later_one(database_url: str, settings: Settings) -> None:
+    account_id = staff_with_totp(database_url, settings, "dr.orlova")
+
+    async def check(conn: psycopg.AsyncConnection[Any], code: str) -> bool:
+        return await accounts.check_totp(conn, settings, account_id, code)
+
+    now, before = totp_code(database_url, settings, account_id), totp_code(database_url, settings, account_id,
+                                                                           steps_back=1)
+    assert run_db(database_url, lambda conn: check(conn, now))
+    assert not run_db(database_url, lambda conn: check(conn, now))  # the same code again
+    assert not run_db(database_url, lambda conn: check(conn, before))  # within the drift window, but older
 
 
 def test_session_cookie_is_httponly_samesite_and_only_its_hash_is_stored(client: httpx.Client,
@@ -185,15 +216,18 @@ def test_hsts_over_https_and_behind_a_tls_proxy(settings: Settings) -> None:
     assert "strict-transport-security" in proxied.headers
 
 
-def test_requests_past_the_rate_limit_get_429_with_an_operation_outcome(settings: Settings) -> None:
+def test_requests_without_a_live_token_past_the_limit_get_429_with_an_operation_outcome(settings: Settings) -> None:
+    """Sessions and addresses are counted per process; invented bearer tokens share their address's budget."""
     tight = settings.model_copy(update={"api_rate_per_minute": 3})
-    responses = _through_hardening(tight, "http://medcard.test/", [bearer("one")] * 10 + [bearer("two")])
+    sessions = [{"Cookie": f"medcard_session=s{i}"} for i in range(3)]
+    responses = _through_hardening(tight, "http://medcard.test/", [bearer(f"invented-{i}") for i in range(10)]
+                                   + sessions)
     refused = [r for r in responses[:10] if r.status_code == 429]
     assert refused  # at most 6 of 10 pass, even if a minute boundary falls inside the loop
     assert refused[0].json()["resourceType"] == "OperationOutcome"
     assert int(refused[0].headers["retry-after"]) >= 1
     assert refused[0].headers["x-content-type-options"] == "nosniff"
-    assert responses[10].status_code == 200  # each token has its own budget
+    assert [r.status_code for r in responses[10:]] == [200] * 3  # each session has its own budget
 
 
 def test_window_counter_resets_each_window_and_caps_its_keys() -> None:

@@ -137,7 +137,6 @@ def test_a_parents_app_gets_a_token_for_the_chosen_child(client: httpx.Client, r
     assert "patient/Observation" not in grant["scope"]  # narrowed to what the app registered
     assert "launch/patient" in grant["scope"]
     assert token.headers["cache-control"] == "no-store"
-    assert exchange(client, client_id, back["code"], verifier).json()["error"] == "invalid_grant"  # used once
 
     access = grant["access_token"]
     assert httpx.get(root + "/fhir/R4/metadata", headers=bearer(access)).status_code == 200
@@ -207,6 +206,66 @@ def test_authorization_errors(client: httpx.Client, root: str, database_url: str
         **form_fields(authorize(client, client_id, "patient/*.rs", verifier, root).text), "csrf": "forged",
         "decision": "allow"})
     assert forged.status_code == 403
+
+
+# replays: a code or a refresh token used twice revokes its token family -----------------------
+
+
+def _basic(client_id: str, secret: str | None) -> dict[str, str]:
+    assert secret is not None
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def _confidential_grant(client: httpx.Client, root: str, database_url: str, username: str
+                        ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """A confidential app's (Basic credentials, code grant parameters, token response) for a signed-in parent."""
+    create_account(database_url, "family", username, password=PASSWORD, level="full")
+    client_id, secret = register(database_url, "confidential", "user/*.rs offline_access")
+    credentials = _basic(client_id, secret)
+    sign_in(client, username)
+    verifier = secrets.token_urlsafe(48)
+    back = consent(client, authorize(client, client_id, "user/*.rs offline_access", verifier, root))
+    code_grant = {"grant_type": "authorization_code", "code": back["code"], "redirect_uri": REDIRECT,
+                  "code_verifier": verifier}
+    token = client.post("/oauth/token", data=code_grant, headers=credentials)
+    assert token.status_code == 200, token.text
+    return credentials, code_grant, token.json()
+
+
+def _fhir_status(root: str, access_token: str) -> int:
+    return httpx.get(root + "/fhir/R4/Organization", headers=bearer(access_token)).status_code
+
+
+def test_a_replayed_refresh_token_revokes_the_pair_its_rotation_issued(client: httpx.Client, root: str,
+                                                                       database_url: str) -> None:
+    credentials, _, first = _confidential_grant(client, root, database_url, "replay-parent")
+    rotated = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                "refresh_token": first["refresh_token"]}, headers=credentials)
+    assert rotated.status_code == 200, rotated.text
+    legitimate = rotated.json()
+    assert _fhir_status(root, legitimate["access_token"]) == 200
+
+    replayed = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                 "refresh_token": first["refresh_token"]}, headers=credentials)
+    assert replayed.json()["error"] == "invalid_grant"
+    assert _fhir_status(root, legitimate["access_token"]) == 401
+    seen = client.post("/oauth/introspect", data={"token": legitimate["access_token"]}, headers=credentials)
+    assert seen.json() == {"active": False}
+    again = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                              "refresh_token": legitimate["refresh_token"]}, headers=credentials)
+    assert again.json()["error"] == "invalid_grant"
+
+
+def test_a_replayed_code_revokes_the_tokens_of_its_first_exchange(client: httpx.Client, root: str,
+                                                                 database_url: str) -> None:
+    credentials, code_grant, first = _confidential_grant(client, root, database_url, "code-replay-parent")
+    assert _fhir_status(root, first["access_token"]) == 200
+    replayed = client.post("/oauth/token", data=code_grant, headers=credentials)
+    assert replayed.json()["error"] == "invalid_grant"
+    assert _fhir_status(root, first["access_token"]) == 401
+    refresh = client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                "refresh_token": first["refresh_token"]}, headers=credentials)
+    assert refresh.json()["error"] == "invalid_grant"
 
 
 # backend services --------------------------------------------------------------------------

@@ -8,12 +8,14 @@ next id_token's claims or signing key.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import secrets
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -31,6 +33,7 @@ from starlette.routing import Route
 
 from conftest import ServerThread, free_port
 from helpers import create_account
+from medcard.access import signin
 from medcard.config import Settings
 
 CLIENT_ID = "medcard-test"
@@ -320,3 +323,23 @@ def test_an_unverified_address_is_not_used(client: httpx.Client, provider: Provi
     assert oidc_sign_in(client).status_code == 303
     assert rows(database_url, "SELECT username LIKE 'oidc-%%', email, display_name FROM account") == [
         (True, None, "Иван Сидоров")]
+
+
+def _access_imports(module: str) -> set[str]:
+    """The ``medcard.access`` modules a module of that package imports (by reading its source)."""
+    source = Path(signin.__file__).parent / f"{module}.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "medcard.access":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("medcard.access."):
+            found.add((node.module or "").removeprefix("medcard.access."))
+    return found
+
+
+def test_the_sign_in_modules_import_one_way() -> None:
+    """web shows the provider's link (it imports oidc); what both need lives in signin, which imports neither."""
+    assert "web" not in _access_imports("oidc")
+    for module in ("oidc", "register", "oauth"):
+        assert "web" not in _access_imports(module), module
+    assert not {"web", "oidc", "register", "oauth"} & _access_imports("signin")

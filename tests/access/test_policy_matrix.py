@@ -26,7 +26,7 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import ServerThread
+from conftest import FIXED_TODAY, ServerThread
 from helpers import bearer, body, create_account, created_id, person_token, post, run_db, system_token
 from medcard.access import accounts
 from medcard.access.authn import requester_for_token
@@ -35,7 +35,6 @@ from medcard.access.requester import Requester
 from medcard.core import jsonutil
 from medcard.core.errors import Forbidden, NotFound
 from medcard.core.identifiers import enp_check_digit, system_uri
-from medcard.core.time import today_moscow
 from medcard.fhir import interactions, store
 from medcard.fhir.search.engine import SearchRequest
 
@@ -104,7 +103,7 @@ class World:
 
 def build(http: httpx.Client, url: str, case: str) -> World:
     """Two clinics, their staff, one child of the given age with one Observation, the family, the accounts."""
-    today = today_moscow()
+    today = FIXED_TODAY
     clinic = created_id(post(http, "/Organization", {"resourceType": "Organization", "name": "ДГП № 1"}))
     other = created_id(post(http, "/Organization", {"resourceType": "Organization", "name": "ДГП № 2"}))
     practitioners = {name: created_id(post(http, "/Practitioner", {"resourceType": "Practitioner",
@@ -319,7 +318,7 @@ def audit_problem(new: list[tuple[str, str, str | None, str | None, str]], world
 
 def test_a_child_who_turns_15_today_has_own_access_today(http: httpx.Client, database_url: str,
                                                           server: ServerThread) -> None:
-    today = today_moscow()
+    today = FIXED_TODAY
     born = birth_date_for("15", today)
     child = created_id(post(http, "/Patient", {
         "resourceType": "Patient", "birthDate": born.isoformat(),
@@ -401,7 +400,7 @@ def test_requests_without_a_live_token_are_refused(anonymous: httpx.Client, http
 
 
 def test_a_15_year_old_does_not_see_drug_addiction_matters_until_16(http: httpx.Client, database_url: str) -> None:
-    today = today_moscow()
+    today = FIXED_TODAY
     child = created_id(post(http, "/Patient", {
         "resourceType": "Patient", "birthDate": birth_date_for("15", today).isoformat(),
         "identifier": [{"system": system_uri("enp"), "value": valid_enp(96)}]}))
@@ -457,7 +456,7 @@ def test_a_binary_belongs_to_the_record_its_security_context_names(http: httpx.C
 
 def test_a_15_year_olds_whole_record_leaves_out_drug_addiction_matters(http: httpx.Client, database_url: str) -> None:
     child = created_id(post(http, "/Patient", {
-        "resourceType": "Patient", "birthDate": birth_date_for("15", today_moscow()).isoformat(),
+        "resourceType": "Patient", "birthDate": birth_date_for("15", FIXED_TODAY).isoformat(),
         "identifier": [{"system": system_uri("enp"), "value": valid_enp(95)}]}))
     ids = {code: created_id(post(http, "/Condition", {
         "resourceType": "Condition", "subject": {"reference": f"Patient/{child}"},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from typing import Any
 
 import httpx
 import psycopg
 
+from conftest import FIXED_TODAY
 from helpers import created_id, post, put, run_db
 from medcard.access.policy import Policy
 from medcard.access.requester import Requester, StaffRole
@@ -26,13 +26,13 @@ def test_a_care_relation_is_read_once_per_request(http: httpx.Client, database_u
         "subject": {"reference": f"Patient/{child}"}, "performer": [{"reference": "Practitioner/dr-petrova"}]}))
 
     async def decisions(conn: psycopg.AsyncConnection[Any]) -> list[tuple[bool, str]]:
-        policy = Policy(conn, DOCTOR, date.today())
+        policy = Policy(conn, DOCTOR, FIXED_TODAY)
         first = await policy.decide(child, "Observation", "read")
         ended = await asyncio.to_thread(http.delete, f"/ServiceRequest/{referral}")  # the referral ends meanwhile
         assert ended.status_code == 204
         again = await policy.decide(child, "Observation", "read")
         other_type = await policy.decide(child, "Condition", "read")
-        next_request = await Policy(conn, DOCTOR, date.today()).decide(child, "Observation", "read")
+        next_request = await Policy(conn, DOCTOR, FIXED_TODAY).decide(child, "Observation", "read")
         return [(d.allowed, d.reason) for d in (first, again, other_type, next_request)]
 
     first, again, other_type, next_request = run_db(database_url, decisions)

@@ -27,8 +27,10 @@ GONE_WITHIN = 20.0  # seconds for it to leave once the client is gone; it would 
 
 @pytest.fixture
 def lenient_server(database_url: str, settings: Settings) -> Iterator[ServerThread]:
-    """A server that lets a search have as many criteria as a client sends."""
-    with ServerThread(database_url, settings.model_copy(update={"max_search_criteria": 10_000})) as srv:
+    """A server that lets a search have as many criteria as a client sends, and run as long as it takes
+    (the statement timeout would end it too, and this test is about the client going away)."""
+    lenient = settings.model_copy(update={"max_search_criteria": 10_000, "statement_timeout_seconds": 0})
+    with ServerThread(database_url, lenient) as srv:
         yield srv
 
 

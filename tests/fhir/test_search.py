@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import pytest
 from search_data import transaction
 
 from helpers import body, post
+from medcard.core import time as medcard_time
 
 
 @pytest.fixture
@@ -127,10 +129,17 @@ def test_date_on_patients(data: httpx.Client, params: Any, expected: list[str]) 
     ({"date": "lt2024-01-01"}, ["e3"]),
     ({"date": "sa2024-03-01"}, ["e2"]),
     ({"date": "eb2024-06-15"}, ["e1"]),
-    ({"date": "ap2024-03-02"}, ["e1", "e3"]),  # within ~3 months (10 % of the way to now); e3 has no end
+    # within 10 % of the way to today, 26 November 2026 (conftest.FIXED_TODAY): ~100 days; e3 has no end
+    ({"date": "ap2024-03-02"}, ["e1", "e3"]),
 ])
 def test_date_on_periods(data: httpx.Client, params: dict[str, str], expected: list[str]) -> None:
     assert matches(data, "/Encounter", params) == expected
+
+
+def test_approximately_widens_with_the_distance_to_today(data: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ap`` is reckoned from medcard's today: seven months later the margin reaches e2 (15 June 2024)."""
+    monkeypatch.setattr(medcard_time, "calendar", lambda: date(2027, 6, 1))
+    assert matches(data, "/Encounter", {"date": "ap2024-03-02"}) == ["e1", "e2", "e3"]
 
 
 def test_date_with_time_zone_precision(data: httpx.Client) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from conftest import FIXED_TODAY
 from helpers import body, post
 from medcard.pediatrics import examinations, growth
 
@@ -225,7 +226,7 @@ def test_forecast_bad_date_is_400_and_unknown_patient_404(http: httpx.Client) ->
     assert body(r)["resourceType"] == "OperationOutcome"
     assert http.get("Patient/nobody/$immds-forecast").status_code == 404
     today = params(get(http, f"Patient/{pid}/$immds-forecast"), "recommendation")[0]["resource"]["date"]
-    assert abs((date.fromisoformat(today) - date.today()).days) <= 1  # today in Moscow
+    assert date.fromisoformat(today) == FIXED_TODAY  # medcard's today (core.time.today_moscow), fixed in tests
 
 
 # --- $examinations -----------------------------------------------------------------------------------

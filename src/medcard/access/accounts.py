@@ -345,22 +345,43 @@ async def start_totp(conn: AsyncConnection, settings: Settings, account_id: str)
     if account is None:
         raise NotFound("no such account")
     secret = pyotp.random_base32()
-    await conn.execute("UPDATE account SET totp_secret = %s, totp_enabled = false WHERE id = %s",
-                       (_seal(settings, secret), account_id))
+    await conn.execute("UPDATE account SET totp_secret = %s, totp_enabled = false, totp_last_step = NULL "
+                       "WHERE id = %s", (_seal(settings, secret), account_id))
     return pyotp.TOTP(secret).provisioning_uri(name=account.username, issuer_name="medcard")
 
 
 async def check_totp(conn: AsyncConnection, settings: Settings, account_id: str, code: str, *,
                      enable: bool = False) -> bool:
-    """Whether the code is right now (one step of clock drift allowed); ``enable`` confirms a new secret."""
-    cur = await conn.execute("SELECT totp_secret, totp_enabled FROM account WHERE id = %s", (account_id,))
+    """Whether the code is right now (one step of clock drift allowed) and not used before; ``enable``
+    confirms a new secret.
+
+    A code is accepted once (RFC 6238 §5.2): the time step it belongs to is recorded, and a code of
+    that step or an earlier one is refused from then on, so a code seen over a shoulder, or entered
+    in a second browser, signs no one in. The record and the check are one conditional UPDATE, so two
+    requests racing with the same code cannot both pass.
+    """
+    cur = await conn.execute("SELECT totp_secret, totp_enabled, totp_last_step FROM account WHERE id = %s",
+                             (account_id,))
     row = await cur.fetchone()
     if row is None or row[0] is None or (not row[1] and not enable):
         return False
-    ok = pyotp.TOTP(_unseal(settings, bytes(row[0]))).verify(code.strip(), valid_window=1)
-    if ok and enable:
-        await conn.execute("UPDATE account SET totp_enabled = true WHERE id = %s", (account_id,))
-    return ok
+    step = _step_of(pyotp.TOTP(_unseal(settings, bytes(row[0]))), code.strip(), row[2])
+    if step is None:
+        return False
+    cur = await conn.execute(
+        "UPDATE account SET totp_last_step = %s, totp_enabled = totp_enabled OR %s WHERE id = %s "
+        "AND (totp_last_step IS NULL OR totp_last_step < %s) RETURNING id", (step, enable, account_id, step))
+    return await cur.fetchone() is not None
+
+
+def _step_of(totp: pyotp.TOTP, code: str, last_step: int | None) -> int | None:
+    """The latest time step (now, or one step either side) whose code this is and that is later than
+    ``last_step``; None when there is none."""
+    now, given = totp.timecode(utcnow()), code.encode()
+    for step in (now + 1, now, now - 1):
+        if (last_step is None or step > last_step) and hmac.compare_digest(totp.generate_otp(step).encode(), given):
+            return step
+    return None
 
 
 def current_code(settings: Settings, sealed: bytes, at: datetime | None = None) -> str:
@@ -370,7 +391,8 @@ def current_code(settings: Settings, sealed: bytes, at: datetime | None = None) 
 
 
 async def reset_totp(conn: AsyncConnection, account_id: str) -> None:
-    await conn.execute("UPDATE account SET totp_secret = NULL, totp_enabled = false WHERE id = %s", (account_id,))
+    await conn.execute("UPDATE account SET totp_secret = NULL, totp_enabled = false, totp_last_step = NULL "
+                       "WHERE id = %s", (account_id,))
 
 
 # links between family accounts and children ------------------------------------------------

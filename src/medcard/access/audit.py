@@ -66,8 +66,8 @@ async def record(conn: AsyncConnection, entries: list[AuditEntry]) -> None:
     """Append entries in one statement (per requester: a request has one), in the caller's transaction.
 
     The entries of a write commit with it, durably. The entries of a read go on the read's
-    autocommit connection, which commits without waiting for the disk (see ``core/db.py``): the
-    read is still answered only after PostgreSQL accepted them.
+    autocommit connection, durably too unless MEDCARD_DURABLE_READ_AUDIT is off (see ``core/db.py``):
+    the read is answered only after PostgreSQL accepted them.
     """
     if not entries:
         return

@@ -5,6 +5,8 @@
     medcard link create --user USERNAME --patient PATIENT_ID --relationship parent --document "..."
     medcard link list [--patient ID] [--user USERNAME] | approve LINK_ID --document ... | revoke LINK_ID
     medcard client register NAME --kind backend --scope "system/*.read" [--jwks FILE] [--redirect-uri URI]
+                            [--rate-per-minute N]
+    medcard client rate NAME N|default
     medcard client revoke NAME
     medcard token --client NAME [--scope ...] [--minutes N]
 
@@ -29,6 +31,7 @@ from medcard.access.requester import Requester
 from medcard.access.scopes import Scopes
 from medcard.config import get_settings
 from medcard.core.errors import MedcardError
+from medcard.launch import database, schema_ready
 
 T = TypeVar("T")
 OPERATOR = Requester("system", "operator (command line)")
@@ -41,8 +44,6 @@ client_app = typer.Typer(help="Programs using the API (OAuth clients).", no_args
 
 def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on medcard's database; a medcard error is a message and exit code 1."""
-    from medcard.cli import _schema_ready, database
-
     settings = get_settings()
 
     async def go(url: str) -> T:
@@ -52,7 +53,7 @@ def _run(work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
             return result
 
     with database(settings) as url:
-        _schema_ready(settings, url)
+        schema_ready(settings, url)
         try:
             return asyncio.run(go(url))
         except MedcardError as e:
@@ -240,18 +241,44 @@ def client_register(
     redirect_uri: Annotated[list[str] | None, typer.Option(help="Redirect URI of an app (repeatable).")] = None,
     jwks: Annotated[Path | None, typer.Option(help="A JSON Web Key Set file with the client's public keys "
                                                     "(backend services authenticating with signed JWTs).")] = None,
+    rate_per_minute: Annotated[int | None, typer.Option(
+        min=0, max=tokens.MAX_RATE,
+        help="API requests a minute, counted across server processes: a backend service's together, an app's "
+             "for each person using it; 0 is unlimited. Default: MEDCARD_API_RATE_BACKEND_PER_MINUTE for a "
+             "backend, MEDCARD_API_RATE_PER_MINUTE for an app.")] = None,
 ) -> None:
     """Register a client; prints its id and, once, its secret (only a hash is kept)."""
     keys = json.loads(jwks.read_text("utf-8")) if jwks else None
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[str, str | None]:
-        return await tokens.register_client(conn, name, kind, scope, redirect_uris=redirect_uri or [], jwks=keys)
+        return await tokens.register_client(conn, name, kind, scope, redirect_uris=redirect_uri or [], jwks=keys,
+                                            rate_per_minute=rate_per_minute)
 
     client_id, secret = _run(work)
     typer.echo(f"client_id: {client_id}")
     if secret:
         typer.echo(f"client_secret: {secret}")
         typer.echo("(the secret is shown only now; keep it in a secret store)", err=True)
+
+
+@client_app.command("rate")
+def client_rate(
+    name: str,
+    rate: Annotated[str, typer.Argument(help="Requests a minute (0: unlimited), or 'default' for the default "
+                                             "of the client's kind.")],
+) -> None:
+    """Change a client's API rate limit (server processes apply it within a minute)."""
+    if rate != "default" and not rate.isdigit():
+        typer.echo("medcard: the rate is a number of requests a minute (0: unlimited) or 'default'", err=True)
+        raise typer.Exit(1)
+    limit = None if rate == "default" else int(rate)
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+        await tokens.set_client_rate(conn, (await tokens.client_named(conn, name)).client_id, limit)
+
+    _run(work)
+    described = {None: "the default rate of its kind", 0: "unlimited"}.get(limit, f"{limit} requests a minute")
+    typer.echo(f"{name}: {described}")
 
 
 @client_app.command("revoke")

@@ -12,8 +12,9 @@ One :class:`Gate` per request. The FHIR layer calls it before it shows or change
 - :meth:`saw` records what a search showed: one audit entry per patient whose data it showed.
 
 The entries are written by :meth:`flush` in the request's own transaction (a write and its audit
-entry commit together; a read is answered only after its entry is written). Refusals are written
-by :meth:`flush_refusals` after the request's transaction was rolled back.
+entry commit together; a read is answered only after its entry is written). When a request fails,
+:meth:`flush_failed` writes its entries afterwards, in a transaction of their own: refusals as they
+are, the rest as failures.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import date
 from psycopg import AsyncConnection
 
 from medcard.access import audit
-from medcard.access.audit import OUTCOME_REFUSED, OUTCOME_SUCCESS, AuditEntry
+from medcard.access.audit import OUTCOME_FAILED, OUTCOME_REFUSED, OUTCOME_SUCCESS, AuditEntry
 from medcard.access.policy import Decision, Policy, is_substance_use
 from medcard.access.requester import Requester
 from medcard.core import jsonutil
@@ -49,22 +50,27 @@ class Gate:
     # one resource ----------------------------------------------------------------------------
 
     async def check(self, patient_id: str | None, rtype: str, action: str, *, entity: str, subtype: str | None = None,
-                    content: str | None = None, query: str | None = None) -> Decision:
+                    content: str | None = None, query: str | None = None, missing: str | None = None,
+                    record: bool = True) -> Decision:
         """Decide ``action`` on a resource of ``patient_id``'s record and audit it; raise when refused.
 
         ``content`` (the stored JSON) is looked into only when the answer may depend on it: a
-        teenager's own record before the age of own access to drug-addiction matters.
+        teenager's own record before the age of own access to drug-addiction matters. A refused
+        read of a record raises ``NotFound(missing)``: ``missing`` must be the very message the caller
+        gives when there is no such resource, so that the two answers are the same to the byte.
+        ``record=False``: an allowed decision is not audited (the caller's next step is).
         """
         r = self.requester
         substance = (content is not None and patient_id is not None and r.kind == "family"
                      and r.patient_id == patient_id and is_substance_use(jsonutil.loads(content)))
         decision = await self.policy.decide(patient_id, rtype, _policy_action(action), substance_use=substance,
                                             interaction=WRITES.get(action))
-        self._audit(decision, subtype or action, patient_id, entity, query)
+        if record or not decision:
+            self._audit(decision, subtype or action, patient_id, entity, query)
         if not decision:
             if action in READS and patient_id is not None:
-                raise NotFound(f"{entity} is not known")
-            raise Forbidden(f"{action} of {rtype} is not allowed: {decision.reason}")
+                raise NotFound(missing or f"{entity} is not known")
+            raise Forbidden(await self._refusal(action, rtype, patient_id, decision))
         return decision
 
     async def guard_write(self, action: str, rtype: str, rid: str, patients: list[str]) -> None:
@@ -74,11 +80,23 @@ class Gate:
             self.refuse(action, entity, "the audit log is written by medcard alone")
             raise Forbidden("the audit log is written by medcard alone; AuditEvents cannot be created or changed")
         touched: list[str | None] = list(dict.fromkeys(patients)) or [None]
+        # A new resource's id is the server's (random): the refusal must not name it, or two refusals
+        # of the same request would differ.
+        what = rtype if action == "create" else entity
         for patient in touched:
             decision = await self.policy.decide(patient, rtype, "write", interaction=action)
             self._audit(decision, action, patient, entity, None)
             if not decision:
-                raise Forbidden(f"{action} of {entity} is not allowed: {decision.reason}")
+                raise Forbidden(await self._refusal(action, what, patient, decision))
+
+    async def _refusal(self, action: str, what: str, patient_id: str | None, decision: Decision) -> str:
+        """The text of a 403. The policy's reason speaks of the record (its age, who represents the
+        child, whether it exists); it is told only to those who may read that record, so that a
+        refusal says nothing about a record beyond what the requester may see anyway."""
+        reason = decision.reason
+        if patient_id is not None and not await self.policy.decide(patient_id, "Patient", "read"):
+            reason = "you may not change this record"
+        return f"{action} of {what} is not allowed: {reason}"
 
     async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str], bool]:
         """For operations that show a whole record ($everything, $summary): which stored resources
@@ -94,12 +112,18 @@ class Gate:
     async def prepare_search(self) -> None:
         await self.policy.prepare()
 
-    async def consider_search(self, patient_id: str, rtype: str, query: str | None) -> None:
+    async def visibility(self) -> Callable[[SqlBuilder, str, str], str]:
+        """:meth:`visible`, made ready (what it needs is read once per request)."""
+        await self.policy.prepare()
+        return self.visible
+
+    async def consider_search(self, patient_id: str, rtype: str, query: str | None) -> bool:
         """A search of one child's record: when the policy refuses it, the refusal is audited (the
-        search itself still runs, and shows nothing of that record)."""
+        search itself still runs, and shows nothing of that record). Whether it was allowed."""
         decision = await self.policy.decide(patient_id, rtype, "search")
         if not decision:
             self._audit(decision, "search", patient_id, rtype, query)
+        return decision.allowed
 
     def visible(self, b: SqlBuilder, rtype: str, alias: str) -> str:
         return self.policy.visible_sql(b, rtype, alias)
@@ -112,6 +136,17 @@ class Gate:
         for patient in distinct or [None]:
             self.entries.append(AuditEntry(r, subtype, OUTCOME_SUCCESS, patient, entity, query,
                                            "emergency access" if glass and patient else None))
+
+    def probed(self, subtype: str, rtype: str, query: str, target: str | None, matched: list[str | None]) -> None:
+        """A conditional write's criteria matched no resource or several (one match is audited as the write
+        itself): one entry per patient of the matches, or for the patient the criteria name (None: no
+        patient). Several matches fail the write (412): those entries are marked so, and are kept when
+        the request's transaction rolls back."""
+        patients: list[str | None] = [p for p in dict.fromkeys(matched) if p is not None] or [target]
+        outcome, detail = ((OUTCOME_REFUSED, "412: the criteria match more than one resource") if matched
+                           else (OUTCOME_SUCCESS, "no resource matched the criteria"))
+        for patient in patients:
+            self.entries.append(AuditEntry(self.requester, subtype, outcome, patient, rtype, query, detail))
 
     def refuse(self, subtype: str, entity: str, reason: str, query: str | None = None) -> None:
         """Record a refusal decided before any patient was known (scopes, kinds of requester)."""
@@ -129,11 +164,27 @@ class Gate:
         entries, self.entries = self.entries, []
         await audit.record(conn, entries)
 
-    async def flush_refusals(self, conn: AsyncConnection) -> None:
-        """After a failed request: write its refusals (its other entries died with its transaction)."""
-        refusals = [e for e in self.entries if e.outcome != OUTCOME_SUCCESS]
-        self.entries = []
-        await audit.record(conn, refusals)
+    async def flush_failed(self, conn: AsyncConnection, error: BaseException) -> None:
+        """After a failed request, whose entries died with its transaction: write them again, in a new one.
+
+        Refusals stay as they are; what the policy allowed but did not happen (a read of a deleted
+        resource, a write that failed validation of its references, a transaction rolled back by a
+        later entry) is written as a failure with the error's status and text, so that every request
+        that touched a record leaves its trace whatever its outcome.
+        """
+        self.failed_since(0, error)
+        entries, self.entries = self.entries, []
+        await audit.record(conn, entries)
+
+    def failed_since(self, start: int, error: BaseException) -> None:
+        """Mark what was allowed from entry ``start`` on as failed with ``error`` (its work was undone:
+        the request's transaction, or a batch entry's savepoint, rolled back)."""
+        status = getattr(error, "status", 500)
+        why = f"{status}: {getattr(error, 'message', type(error).__name__)}"[:500]
+        failed = OUTCOME_REFUSED if status < 500 else OUTCOME_FAILED
+        for e in self.entries[start:]:
+            if e.outcome == OUTCOME_SUCCESS:
+                e.outcome, e.detail = failed, why
 
 
 def _show_all(content: str) -> bool:

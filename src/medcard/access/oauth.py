@@ -6,7 +6,8 @@
   ``launch/patient`` chooses whose record (among those the policy lets it read today) the token is for.
 - ``/oauth/token``: ``authorization_code`` (single-use codes, the verifier checked), ``refresh_token``
   (rotated: each refresh token works once), ``client_credentials`` for backend services (system/
-  scopes; a signed JWT assertion or a secret, see ``clientauth``).
+  scopes; a signed JWT assertion or a secret, see ``clientauth``). A code or refresh token used a
+  second time revokes every token of its family (``tokens``).
 - ``/oauth/revoke`` (RFC 7009) and ``/oauth/introspect`` (RFC 7662): a client reaches its own tokens only.
 
 Authlib's server core is synchronous (its grants call the store without ``await``), so medcard
@@ -27,12 +28,13 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from medcard.access import accounts, pages, sessions, tokens, web
+from medcard.access import accounts, pages, sessions, signin, tokens
 from medcard.access.authn import requester_for_account
 from medcard.access.clientauth import OAuthError, authenticate
 from medcard.access.hardening import content_security_policy
 from medcard.access.policy import Policy
 from medcard.access.scopes import Scopes
+from medcard.access.signin import root_url
 from medcard.config import Settings
 from medcard.core.time import today_moscow
 from medcard.fhir import store
@@ -47,13 +49,6 @@ _AUTHZ_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state",
 _REFRESH_SCOPES = {"offline_access", "online_access"}
 # No id_token is issued (medcard is not an OpenID provider): these are never granted.
 _NOT_GRANTED = {"openid", "fhirUser", "profile"}
-
-
-def root_url(request: Request) -> str:
-    """This server's public address (``base_url`` setting, else as the request saw it)."""
-    configured: str | None = _settings(request).base_url
-    return (configured or str(request.base_url)).rstrip("/")
-
 
 
 # discovery ------------------------------------------------------------------------------
@@ -177,7 +172,7 @@ async def authorize(request: Request) -> Response:
         session = await sessions.current(request, conn)
         account = await sessions.account_of(conn, settings, session) if session else None
         if session is None or account is None:
-            return web.redirect(web.login_url(request.url.path + "?" + request.url.query, lang))
+            return signin.redirect(signin.login_url(request.url.path + "?" + request.url.query, lang))
         req = _for_account(req, account)
         patients = await _patient_choices(conn, account, lang) if "launch/patient" in req.scopes.other else None
     if patients == []:
@@ -255,14 +250,14 @@ def _describe(lang: str, scope: str) -> str:
 
 @router.post("/oauth/authorize")
 async def consent(request: Request) -> Response:
-    form = await web.read_form(request)
+    form = await signin.read_form(request)
     lang = pages.language(request, form)
     settings = _settings(request)
     async with request.app.state.db.transaction() as conn:
         session = await sessions.current(request, conn)
         account = await sessions.account_of(conn, settings, session) if session else None
         if session is None or account is None:
-            return web.redirect(web.login_url("/oauth/authorize?" + urlencode(
+            return signin.redirect(signin.login_url("/oauth/authorize?" + urlencode(
                 {k: form[k] for k in _AUTHZ_PARAMS if k in form}), lang))
         if not sessions.tokens_match(form.get("csrf"), session.csrf_token):
             return pages.message_page(request, lang, "error_title", "csrf", status=403)
@@ -304,7 +299,7 @@ def _oauth_error(error: OAuthError) -> Response:
 
 @router.post("/oauth/token")
 async def token(request: Request) -> Response:
-    form = await web.read_form(request)
+    form = await signin.read_form(request)
     grants = {"authorization_code": _code_grant, "refresh_token": _refresh_grant,
               "client_credentials": _client_credentials_grant}
     grant = grants.get(form.get("grant_type", ""))
@@ -344,7 +339,8 @@ async def _code_grant(conn: AsyncConnection, settings: Settings, client: tokens.
         raise OAuthError("invalid_grant", "the account is no longer active")
     scope = Scopes.parse(code.scope)
     issued = await tokens.issue(conn, client.client_id, code.scope, settings.token_minutes, account_id=account.id,
-                                patient_id=code.patient_id, refresh_days=_refresh_days(settings, scope))
+                                patient_id=code.patient_id, refresh_days=_refresh_days(settings, scope),
+                                family_id=code.family_id)
     return _token_response(issued, code.patient_id)
 
 
@@ -365,7 +361,7 @@ async def _refresh_grant(conn: AsyncConnection, settings: Settings, client: toke
             raise OAuthError("invalid_grant", "the account is no longer active")
     issued = await tokens.issue(conn, client.client_id, scope.text(), settings.token_minutes,
                                 account_id=spent.account_id, patient_id=spent.patient_id,
-                                refresh_days=_refresh_days(settings, scope))
+                                refresh_days=_refresh_days(settings, scope), family_id=spent.family_id)
     return _token_response(issued, spent.patient_id)
 
 
@@ -390,7 +386,7 @@ async def _client_credentials_grant(conn: AsyncConnection, settings: Settings, c
 
 @router.post("/oauth/revoke")
 async def revoke(request: Request) -> Response:
-    form = await web.read_form(request)
+    form = await signin.read_form(request)
     try:
         async with request.app.state.db.transaction() as conn:
             caller = await authenticate(conn, request, form, root_url(request) + "/oauth/token")
@@ -404,7 +400,7 @@ async def revoke(request: Request) -> Response:
 @router.post("/oauth/introspect")
 async def introspect(request: Request) -> Response:
     """RFC 7662, for a confidential client or backend service, or an app showing one of its live tokens."""
-    form = await web.read_form(request)
+    form = await signin.read_form(request)
     authorization = request.headers.get("authorization", "")
     try:
         async with request.app.state.db.transaction() as conn:

@@ -35,7 +35,7 @@ from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medcard.access import accounts, pages, sessions, web
+from medcard.access import accounts, pages, sessions, signin
 from medcard.config import Settings
 from medcard.core import jsonutil
 from medcard.core.db import Database
@@ -73,7 +73,6 @@ def _client(settings: Settings) -> tuple[str, str, str] | None:
     if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
         return settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret
     return None
-
 
 
 def _b64(data: bytes) -> str:
@@ -216,14 +215,13 @@ def _unseal(settings: Settings, value: str | None) -> Pending | None:
 
 
 def _redirect_uri(request: Request) -> str:
-    configured_base: str | None = _settings(request).base_url
-    return (configured_base or str(request.base_url)).rstrip("/") + "/auth/oidc/callback"
+    return signin.root_url(request) + "/auth/oidc/callback"
 
 
 def _failed(request: Request, lang: str, error: OIDCError, key: str = "oidc_failed") -> Response:
     log.warning("OIDC sign-in refused: %s", error)
     response = pages.message_page(request, lang, "error_title", key, status=error.status,
-                                  link=web.login_url(web.HOME, lang))
+                                  link=signin.login_url(signin.HOME, lang))
     settings = _settings(request)
     response.delete_cookie(cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True,
                            samesite="lax")
@@ -236,11 +234,11 @@ def _failed(request: Request, lang: str, error: OIDCError, key: str = "oidc_fail
 @router.get("/auth/oidc/login")
 async def login(request: Request) -> Response:
     settings, lang = _settings(request), pages.language(request)
-    next_path = web.safe_next(request.query_params.get("next"))
+    next_path = signin.safe_next(request.query_params.get("next"))
     client_settings = _client(settings)
     if client_settings is None:
         return pages.message_page(request, lang, "error_title", "oidc_off", status=404,
-                                  link=web.login_url(next_path, lang))
+                                  link=signin.login_url(next_path, lang))
     issuer, client_id, _ = client_settings
     try:
         async with _http() as client:
@@ -255,7 +253,7 @@ async def login(request: Request) -> Response:
         "code_challenge": _b64(hashlib.sha256(pending.verifier.encode("ascii")).digest()),
         "code_challenge_method": "S256", "ui_locales": lang})
     separator = "&" if "?" in provider.authorization_endpoint else "?"
-    response = web.redirect(provider.authorization_endpoint + separator + query)
+    response = signin.redirect(provider.authorization_endpoint + separator + query)
     response.set_cookie(cookie_name(settings), _seal(settings, pending), max_age=STATE_SECONDS, path="/",
                         secure=settings.secure_cookies, httponly=True, samesite="lax")
     return response
@@ -299,7 +297,7 @@ async def callback(request: Request) -> Response:
             session = await sessions.start(conn, settings, account.id, second_factor=False)
     if session is None:
         return _failed(request, lang, OIDCError("the account is not an active family account", 403))
-    response = web.redirect(pending.next_path)
+    response = signin.redirect(pending.next_path)
     sessions.set_cookie(response, settings, session)
     response.delete_cookie(cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True,
                            samesite="lax")

@@ -301,7 +301,10 @@ class Policy:
     # searches ------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Read what the search condition needs (a family's children), so it can be built without I/O."""
+        """Read what the search condition needs (a family's children), so it can be built without I/O;
+        once per request."""
+        if self._prepared:
+            return
         r = self.requester
         if r.kind == "family" and not (r.launch_patient is not None and r.scopes.patient_only()):
             own_young = False

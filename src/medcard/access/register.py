@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medcard.access import accounts, mailer, pages, sessions, web
-from medcard.access.oauth import root_url
+from medcard.access import accounts, mailer, pages, sessions, signin
+from medcard.access.signin import HOME, login_url, root_url
 from medcard.state import database as _db
 from medcard.state import settings as _settings
 
@@ -32,8 +32,6 @@ MAX_NAME = 200
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+$")
 
 
-
-
 def valid_email(value: str) -> bool:
     return len(value) <= MAX_EMAIL and _EMAIL.match(value) is not None
 
@@ -41,22 +39,22 @@ def valid_email(value: str) -> bool:
 def _register_page(request: Request, lang: str, *, email: str = "", display_name: str = "",
                    error: str | None = None, status: int = 200) -> Response:
     settings = _settings(request)
-    nonce, csrf = web.new_form_csrf(settings)
+    nonce, csrf = signin.new_form_csrf(settings)
     body = pages.fragment("register.html", lang, csrf=csrf, email=email, display_name=display_name,
                           error=pages.error_block(error), min_password=accounts.MIN_PASSWORD,
-                          login_url=web.login_url(web.HOME, lang))
+                          login_url=login_url(HOME, lang))
     response = pages.page(request, lang, "register_title", body, status=status)
-    web.set_form_cookie(response, settings, nonce)
+    signin.set_form_cookie(response, settings, nonce)
     return response
 
 
 def _verify_page(request: Request, lang: str, *, email: str = "", error: str | None = None,
                  status: int = 200) -> Response:
     settings = _settings(request)
-    nonce, csrf = web.new_form_csrf(settings)
+    nonce, csrf = signin.new_form_csrf(settings)
     body = pages.fragment("verify.html", lang, csrf=csrf, email=email, error=pages.error_block(error))
     response = pages.page(request, lang, "verify_title", body, status=status)
-    web.set_form_cookie(response, settings, nonce)
+    signin.set_form_cookie(response, settings, nonce)
     return response
 
 
@@ -64,15 +62,15 @@ def _verify_page(request: Request, lang: str, *, email: str = "", error: str | N
 async def register_form(request: Request) -> Response:
     lang = pages.language(request)
     if await sessions.signed_in_account(request) is not None:
-        return web.redirect(web.HOME)
+        return signin.redirect(HOME)
     return _register_page(request, lang)
 
 
 @router.post("/auth/register")
 async def register(request: Request) -> Response:
-    settings, form = _settings(request), await web.read_form(request)
+    settings, form = _settings(request), await signin.read_form(request)
     lang = pages.language(request, form)
-    if not web.form_csrf_ok(request, form):
+    if not signin.form_csrf_ok(request, form):
         return pages.message_page(request, lang, "error_title", "csrf", status=403,
                                   link="/auth/register?lang=" + lang)
     email = form.get("email", "").strip().lower()
@@ -86,7 +84,7 @@ async def register(request: Request) -> Response:
         return _register_page(request, lang, email=email, display_name=name, error=pages.text(lang, problem),
                               status=400)
     async with _db(request).transaction() as conn:
-        throttled = await web.too_many_from(conn, settings, request, "register")
+        throttled = await signin.too_many_from(conn, settings, request, "register")
         registration = None if throttled else await accounts.register_family(conn, settings, email, name, password)
     if registration is None:
         return _register_page(request, lang, email=email, display_name=name, error=pages.text(lang, "throttled"),
@@ -97,7 +95,7 @@ async def register(request: Request) -> Response:
             name=name, code=registration.code, url=f"{root_url(request)}/auth/verify?lang={lang}")
     else:
         subject = pages.text(lang, "mail_exists_subject")
-        text = pages.text(lang, "mail_exists_body").format(url=f"{root_url(request)}{web.login_url(web.HOME, lang)}")
+        text = pages.text(lang, "mail_exists_body").format(url=f"{root_url(request)}{login_url(HOME, lang)}")
     try:
         await run_in_threadpool(mailer.of(request).send, email, subject, text)
     except OSError:
@@ -115,18 +113,18 @@ async def verify_form(request: Request) -> Response:
 
 @router.post("/auth/verify")
 async def verify(request: Request) -> Response:
-    settings, form = _settings(request), await web.read_form(request)
+    settings, form = _settings(request), await signin.read_form(request)
     lang = pages.language(request, form)
-    if not web.form_csrf_ok(request, form):
+    if not signin.form_csrf_ok(request, form):
         return pages.message_page(request, lang, "error_title", "csrf", status=403, link="/auth/verify?lang=" + lang)
     email = form.get("email", "").strip().lower()
     code = form.get("code", "")
     if not valid_email(email) or len(code) > 20:
         return _verify_page(request, lang, email="", error=pages.text(lang, "bad_email_code"), status=400)
     async with _db(request).transaction() as conn:
-        if await web.too_many_from(conn, settings, request, "verify"):
+        if await signin.too_many_from(conn, settings, request, "verify"):
             return _verify_page(request, lang, email=email, error=pages.text(lang, "throttled"), status=429)
         confirmed = await accounts.confirm_email(conn, settings, email, code)
     if not confirmed:
         return _verify_page(request, lang, email=email, error=pages.text(lang, "bad_email_code"), status=400)
-    return pages.message_page(request, lang, "verify_title", "email_verified", link=web.login_url(web.HOME, lang))
+    return pages.message_page(request, lang, "verify_title", "email_verified", link=login_url(HOME, lang))

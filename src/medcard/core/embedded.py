@@ -2,7 +2,10 @@
 
 With no ``MEDCARD_DATABASE_URL``, medcard keeps a PostgreSQL cluster in ``MEDCARD_HOME/pgdata``.
 It listens on a Unix socket only (no TCP port), is created on first use, kept across restarts,
-and stopped when the process that started it exits (normally, on Ctrl-C or on SIGTERM).
+and stopped when the process that started it exits (normally, on Ctrl-C or on SIGTERM). It runs
+in a session of its own, so a Ctrl-C meant for medcard reaches medcard, which stops PostgreSQL
+last (after the requests in flight are answered). Under ``medcard serve`` a watchdog restarts it
+if it dies (see :class:`Watchdog`).
 
 PostgreSQL refuses to run as root; when medcard runs as root, the cluster is owned by and run
 as a dedicated system user (``medcard-postgres``), created on first use.
@@ -20,6 +23,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,15 +99,47 @@ class _RunAs:
 class EmbeddedPostgres:
     """One cluster directory; start it, learn its URL, stop it."""
 
-    def __init__(self, pgdata: Path) -> None:
+    def __init__(self, pgdata: Path, *, tcp_port: int | None = None) -> None:
+        """``tcp_port``: listen on 127.0.0.1 at this port as well (tests of multi-host URLs and standbys)."""
         self.pgdata = pgdata.expanduser().resolve()
         self.run_as = _RunAs.detect()
         self.socket_dir = self._socket_dir()
         self.logfile = self.pgdata.parent / "postgresql.log"
+        self.tcp_port = tcp_port
 
     @property
     def url(self) -> str:
+        if self.tcp_port is not None:
+            return f"postgresql://{SUPERUSER}@127.0.0.1:{self.tcp_port}/{DATABASE}"
         return f"postgresql://{SUPERUSER}@/{DATABASE}?host={self.socket_dir}"
+
+    def postmaster_pid(self) -> int | None:
+        """The pid in ``postmaster.pid`` (None when there is no such file: the server was stopped cleanly)."""
+        try:
+            first = (self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0]
+        except OSError:
+            return None
+        return int(first) if first.strip().isdigit() else None
+
+    def postmaster_alive(self) -> bool:
+        """Whether the postmaster runs: its pid names a live process (a zombie is dead).
+
+        Cheaper than ``pg_ctl status`` (no process started), so the watchdog can ask every second.
+        """
+        pid = self.postmaster_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # a process of another user holds the pid: alive, though perhaps not ours
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True  # no /proc: the signal test above is all there is
+        return state != "Z"
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -118,10 +155,15 @@ class EmbeddedPostgres:
             self._ensure_database()
             return False
         self._clear_stale_socket()
-        options = " ".join(f"-c {k}={v}" for k, v in SERVER_OPTIONS.items())
+        settings = dict(SERVER_OPTIONS)
+        if self.tcp_port is not None:
+            settings |= {"listen_addresses": "127.0.0.1", "port": str(self.tcp_port)}
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())
         options += f" -k {self.socket_dir}"
         log.info("starting embedded PostgreSQL in %s", self.pgdata)
-        result = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options, check=False)
+        # a session of its own: the terminal's Ctrl-C goes to medcard, which stops PostgreSQL when it is done
+        result = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options, check=False,
+                              new_session=True)
         if result.returncode != 0:
             raise EmbeddedDatabaseError(
                 f"PostgreSQL did not start in {self.pgdata}: {result.stderr.strip() or result.stdout.strip()}"
@@ -157,19 +199,21 @@ class EmbeddedPostgres:
             raise EmbeddedDatabaseError(f"initdb failed in {self.pgdata}: {result.stderr.strip()}")
 
     def _ensure_database(self) -> None:
-        psql = [str(BIN / "psql"), "-X", "-q", "-h", str(self.socket_dir), "-U", SUPERUSER, "-d", "postgres",
+        port = ["-p", str(self.tcp_port)] if self.tcp_port is not None else []
+        psql = [str(BIN / "psql"), "-X", "-q", "-h", str(self.socket_dir), *port, "-U", SUPERUSER, "-d", "postgres",
                 "-tAc"]
         found = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
                                capture_output=True, text=True, check=True)
         if found.stdout.strip() != "1":
             subprocess.run([*psql, f"CREATE DATABASE {DATABASE}"], capture_output=True, text=True, check=True)
 
-    def _pg_ctl(self, *args: str, check: bool) -> subprocess.CompletedProcess[str]:
+    def _pg_ctl(self, *args: str, check: bool, new_session: bool = False) -> subprocess.CompletedProcess[str]:
         # Output goes to files, not pipes: a server started by pg_ctl inherits its stdout and
         # would keep a pipe open for ever.
         with _temp_text() as out, _temp_text() as err:
             proc = subprocess.run([str(BIN / "pg_ctl"), "-D", str(self.pgdata), *args], stdout=out,
-                                  stderr=err, text=True, check=False, **self.run_as.kwargs())
+                                  stderr=err, text=True, check=False, start_new_session=new_session,
+                                  **self.run_as.kwargs())
             out.seek(0)
             err.seek(0)
             result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
@@ -239,11 +283,63 @@ class HomeLock:
             return "?"
 
 
+class Watchdog:
+    """Restarts the embedded PostgreSQL when its postmaster dies, for as long as ``medcard serve`` runs.
+
+    A thread looks every second whether the postmaster lives. When it does not (killed, crashed,
+    stopped by someone else), the watchdog starts it again (PostgreSQL recovers from its WAL), and
+    if that fails tries again after a pause that doubles, 1 s up to a minute. It logs the death,
+    each failed attempt and the recovery, naming the cluster's directory and nothing else. The
+    server's connection pool notices on its own (see ``core/db.py``) and serves again.
+    """
+
+    FIRST_PAUSE, LONGEST_PAUSE = 1.0, 60.0
+
+    def __init__(self, server: EmbeddedPostgres, every: float = 1.0) -> None:
+        self.server = server
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="medcard-postgres-watchdog", daemon=True)
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop watching (before the server is stopped on purpose); waits for a restart under way."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            if not self.server.postmaster_alive():
+                self._restart()
+
+    def _restart(self) -> None:
+        down_since = time.monotonic()
+        pause = self.FIRST_PAUSE
+        log.error("embedded PostgreSQL in %s is not running; restarting it", self.server.pgdata)
+        while not self._stop.is_set():
+            try:
+                self.server.start()
+            except (EmbeddedDatabaseError, OSError, subprocess.SubprocessError) as e:
+                # e.g. backends of the dead postmaster still hold its shared memory for a moment
+                log.error("restarting embedded PostgreSQL failed (%s); next attempt in %.0f s (see %s)",
+                          type(e).__name__, pause, self.server.logfile)
+                self._stop.wait(pause)
+                pause = min(pause * 2, self.LONGEST_PAUSE)
+                continue
+            log.warning("embedded PostgreSQL in %s restarted after %.1f s", self.server.pgdata,
+                        time.monotonic() - down_since)
+            return
+
+
 @contextlib.contextmanager
-def embedded_database(home: Path, *, exclusive: bool = False) -> Iterator[str]:
+def embedded_database(home: Path, *, exclusive: bool = False, supervise: bool = False) -> Iterator[str]:
     """Yield the URL of the embedded server in ``home``, running it for as long as needed.
 
-    If no other medcard process manages the server, this one starts it and stops it on exit.
+    If no other medcard process manages the server, this one starts it and stops it on exit
+    (with ``supervise=True`` restarting it in between if it dies: see :class:`Watchdog`).
     If another does (``medcard serve`` is running), its server is used and left running;
     with ``exclusive=True`` that is an error instead.
     """
@@ -261,7 +357,8 @@ def embedded_database(home: Path, *, exclusive: bool = False) -> Iterator[str]:
         return
     try:
         server.start()
-        yield server.url
+        with Watchdog(server) if supervise else contextlib.nullcontext():
+            yield server.url
     finally:
         server.stop()
         lock.release()

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import OperationalError
 from psycopg.types.json import Jsonb
 
-from medcard.core.db import Database
+from medcard.core.db import Database, is_outage
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = 60  # seconds without a heartbeat before another worker takes a running job over
 HEARTBEAT_EVERY = 5.0
+MAX_PAUSE = 60.0  # longest wait between attempts while the database is unavailable
 
 
 class Cancelled(Exception):
@@ -130,10 +132,32 @@ class Worker:
         self._stop.set()
 
     async def run(self) -> None:
+        """Run jobs until stopped; an outage of the database pauses the worker, it does not end it.
+
+        After a database error the worker waits (1 s, doubling up to a minute) and tries again. A job
+        it was running when the database went away is not failed: it stays ``running`` under this
+        worker's name, and the worker takes it up again first (handlers resume or are idempotent).
+        """
+        pause = 0.0
         while not self._stop.is_set():
-            if not await self.run_one():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), self.poll)
+            try:
+                ran = await self.run_one()
+            except OperationalError as exc:
+                pause = min(max(pause * 2, 1.0), MAX_PAUSE)
+                # the type only: the message can quote the host, never more, but the type says enough
+                log.warning("worker %s: database unavailable (%s); trying again in %.0f s", self.name,
+                            type(exc).__name__, pause)
+                await self._wait(pause)
+                continue
+            if pause:
+                log.info("worker %s: database available again", self.name)
+                pause = 0.0
+            if not ran:
+                await self._wait(self.poll)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def run_one(self) -> bool:
         """Run the next job, if there is one; whether one ran."""
@@ -150,6 +174,8 @@ class Worker:
             log.info("job %s (%s) cancelled", job.id, job.kind)
             return True
         except Exception as exc:
+            if is_outage(exc):
+                raise  # the database went away, not the job's fault: it is taken up again (see run)
             # The message may carry patient data from the input: store it with the job, log its type.
             log.error("job %s (%s) failed: %s", job.id, job.kind, type(exc).__name__)
             await self._finish(job.id, "failed", None, str(exc)[:2000])
@@ -162,8 +188,9 @@ class Worker:
             cur = await conn.execute(
                 f"UPDATE job SET status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(), "
                 f"worker = %s WHERE id = (SELECT id FROM job WHERE status = 'queued' OR (status = 'running' AND "
-                f"heartbeat_at < now() - make_interval(secs => %s)) ORDER BY created_at LIMIT 1 "
-                f"FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}", (self.name, STALE_AFTER))
+                f"(heartbeat_at < now() - make_interval(secs => %s) OR worker = %s)) "
+                f"ORDER BY status = 'running' AND worker = %s DESC, created_at LIMIT 1 "
+                f"FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}", (self.name, STALE_AFTER, self.name, self.name))
             row = await cur.fetchone()
         return _job(row) if row else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -27,6 +28,15 @@ def http_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
+def _calendar_today() -> date:
+    return datetime.now(CLINIC_TZ).date()
+
+
+# Where today_moscow() reads the day. Tests set it to a fixed day (tests/conftest.py), so that ages,
+# due dates and date approximations do not move with the calendar; medcard itself never sets it.
+calendar: Callable[[], date] = _calendar_today
+
+
 def today_moscow() -> date:
     """Today's date as the clinics count it (Europe/Moscow): age rules apply from this day."""
-    return datetime.now(CLINIC_TZ).date()
+    return calendar()

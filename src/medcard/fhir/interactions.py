@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jsonpatch
 from psycopg import AsyncConnection
@@ -37,7 +38,7 @@ class Context:
     batch: WriteBatch = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batch = WriteBatch(self.conn, guard=self.gate.guard_write)
+        self.batch = WriteBatch(self.conn, guard=self.gate.guard_write, visibility=self.gate.visibility)
 
 
 @dataclass
@@ -86,6 +87,24 @@ def strip_condition(rtype: str, condition: str) -> str:
     return condition.lstrip("?")
 
 
+async def matches(ctx: Context, rtype: str, condition: str, action: str) -> list[str]:
+    """Ids of the resources a conditional write's criteria match, among those the requester may see.
+
+    Matching only within what the requester may see is what keeps a conditional write from being
+    a search that ignores the policy: its status and text then depend on nothing else. Up to two
+    ids are returned (enough to tell one from several). A probe that matched nothing or several
+    resources is audited here; a single match is audited as the write (or read) that follows.
+    """
+    await ctx.gate.prepare_search()
+    target = _searched_patient(parse_qsl(condition, keep_blank_values=True))
+    # Criteria naming one child's record the requester may not see: the refusal is the audit entry.
+    refused = target is not None and not await ctx.gate.consider_search(target, rtype, condition)
+    found = await store.find_matches(ctx.conn, rtype, condition, visible=ctx.gate.visible)
+    if len(found) > 1 or not (found or refused):
+        ctx.gate.probed(action, rtype, condition, target, [p for _, p in found])
+    return [rid for rid, _ in found]
+
+
 async def _lock_condition(ctx: Context, rtype: str, condition: str) -> None:
     """Serialize conditional writes on the same criteria, so two of them cannot both create."""
     await ctx.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{rtype}?{condition}",))
@@ -108,9 +127,10 @@ async def read(ctx: Context, rtype: str, rid: str) -> Outcome:
 async def vread(ctx: Context, rtype: str, rid: str, version: str) -> Outcome:
     check_type(rtype)
     stored = await store.version_of(ctx.conn, rtype, rid, int(version)) if version.isdigit() else None
+    missing = f"{rtype}/{rid} has no version {version!r}"
     if stored is None:
-        raise NotFound(f"{rtype}/{rid} has no version {version!r}")
-    await check_access(ctx, stored, "vread")
+        raise NotFound(missing)
+    await check_access(ctx, stored, "vread", missing=missing)
     if stored.deleted:
         raise Gone(f"version {version} of {rtype}/{rid} is a deletion", headers={"ETag": stored.etag})
     return Outcome(200, stored)
@@ -141,13 +161,17 @@ def _searched_patient(pairs: list[tuple[str, str]]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-async def check_access(ctx: Context, stored: Stored, action: str) -> None:
-    """Ask the gate about a resource in hand (refused reads look like missing resources)."""
+async def check_access(ctx: Context, stored: Stored, action: str, *, missing: str | None = None,
+                       subtype: str | None = None, record: bool = True) -> None:
+    """Ask the gate about a resource in hand: a refused read looks exactly like a missing resource
+    (``missing``: the caller's not-found message; by default a read's). ``record=False``: only a
+    refusal is audited (a write follows, audited itself)."""
     patient = stored.patient_id
     if patient is None and stored.resource_type == "Binary" and stored.content:
         patient = await _binary_owner(ctx, stored.content)
-    await ctx.gate.check(patient, stored.resource_type, action,
-                         entity=f"{stored.resource_type}/{stored.id}", content=stored.content)
+    await ctx.gate.check(patient, stored.resource_type, action, subtype=subtype, record=record,
+                         entity=f"{stored.resource_type}/{stored.id}", content=stored.content,
+                         missing=missing or f"{stored.resource_type}/{stored.id} is not known")
 
 
 async def _binary_owner(ctx: Context, content: str) -> str | None:
@@ -190,11 +214,11 @@ async def create(
     if if_none_exist:
         condition = strip_condition(rtype, if_none_exist)
         await _lock_condition(ctx, rtype, condition)
-        matches = await store.find_ids(ctx.conn, rtype, condition)
-        if len(matches) > 1:
+        found = await matches(ctx, rtype, condition, "create")
+        if len(found) > 1:
             raise PreconditionFailed(f"If-None-Exist '{condition}' matches more than one {rtype}")
-        if matches:
-            existing = await store.read(ctx.conn, rtype, matches[0])
+        if found:
+            existing = await store.read(ctx.conn, rtype, found[0])
             await check_access(ctx, existing, "read")
             return Outcome(200, existing, f"{rtype} matching '{condition}' already exists; nothing was created")
     stored = await ctx.batch.create(resource, rid=rid, checked=checked)
@@ -223,11 +247,11 @@ async def conditional_update(
     resource = _require_resource(body, rtype)
     condition = strip_condition(rtype, condition)
     await _lock_condition(ctx, rtype, condition)
-    matches = await store.find_ids(ctx.conn, rtype, condition)
-    if len(matches) > 1:
+    found = await matches(ctx, rtype, condition, "update")
+    if len(found) > 1:
         raise PreconditionFailed(f"'{condition}' matches more than one {rtype}; the update is ambiguous")
-    if matches:
-        rid = matches[0]
+    if found:
+        rid = found[0]
         if resource.get("id", rid) != rid:
             raise BadRequest(f"the id in the body ('{resource['id']}') is not the id of the {rtype} "
                              f"matching '{condition}' ('{rid}')")
@@ -243,6 +267,7 @@ async def patch(ctx: Context, rtype: str, rid: str, operations: Any, *, if_match
     if not isinstance(operations, list):
         raise BadRequest("a JSON Patch body must be an array of operations")
     current = await store.read(ctx.conn, rtype, rid)
+    await check_access(ctx, current, "read", subtype="patch", record=False)  # not readable: not there to patch
     try:
         patched = jsonpatch.JsonPatch(operations).apply(current.resource())
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
@@ -257,6 +282,9 @@ async def patch(ctx: Context, rtype: str, rid: str, operations: Any, *, if_match
 async def delete(ctx: Context, rtype: str, rid: str) -> Outcome:
     """DELETE Type/id: soft delete; deleting a deleted resource changes nothing."""
     check_type(rtype)
+    current = await store.read_current(ctx.conn, rtype, rid)
+    if current is not None:  # what one may not read is not there to delete (nor was it deleted)
+        await check_access(ctx, current, "read", subtype="delete", record=False)
     stored = await ctx.batch.delete(rtype, rid)
     if stored is None:
         return Outcome(204, None, f"{rtype}/{rid} was already deleted")
@@ -267,12 +295,12 @@ async def conditional_delete(ctx: Context, rtype: str, condition: str) -> Outcom
     """DELETE Type?criteria: delete the one match (412 when several match)."""
     check_type(rtype)
     condition = strip_condition(rtype, condition)
-    matches = await store.find_ids(ctx.conn, rtype, condition)
-    if len(matches) > 1:
+    found = await matches(ctx, rtype, condition, "delete")
+    if len(found) > 1:
         raise PreconditionFailed(f"'{condition}' matches more than one {rtype}; nothing was deleted")
-    if not matches:
+    if not found:
         return Outcome(204, None, f"no {rtype} matches '{condition}'; nothing was deleted")
-    return await delete(ctx, rtype, matches[0])
+    return await delete(ctx, rtype, found[0])
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -26,6 +26,7 @@ from medcard.core.errors import Conflict, Gone, Issue, NotFound, PreconditionFai
 from medcard.core.identifiers import check_identifier
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir import derived
+from medcard.fhir.search.conditions import Visibility
 from medcard.fhir.search.index import IndexRows, indexer
 from medcard.fhir.search.phonetic import skeleton
 from medcard.fhir.search.query import SqlBuilder, strict_criteria, where_clause
@@ -119,25 +120,39 @@ async def version_of(conn: AsyncConnection, rtype: str, rid: str, version: int) 
 
 
 async def find_ids(conn: AsyncConnection, rtype: str, query: str, limit: int = 2) -> list[str]:
-    """Ids of current resources matching a conditional query (``identifier=sys|1``)."""
+    """Ids of current resources matching a conditional query (``identifier=sys|1``), over the whole store
+    (for trusted callers: the bulk importer)."""
+    return [rid for rid, _ in await find_matches(conn, rtype, query, limit=limit)]
+
+
+async def find_matches(conn: AsyncConnection, rtype: str, query: str, *, visible: Visibility | None = None,
+                       limit: int = 2) -> list[tuple[str, str | None]]:
+    """(id, patient) of current resources matching a conditional query, among those ``visible`` keeps.
+
+    ``visible`` is the requester's access condition (``Gate.visible``): a conditional write matches
+    only what its requester may see, so its answer cannot tell of anything else.
+    """
     criteria = strict_criteria(rtype, query)
-    b = SqlBuilder()
+    b = SqlBuilder(visible)
     where = where_clause(criteria, b)
-    sql = (f"SELECT r.id FROM resource r WHERE r.resource_type = {b.bind(rtype)} AND NOT r.deleted "
-           f"AND {where} LIMIT {int(limit)}")
+    sql = (f"SELECT r.id, r.patient_id FROM resource r WHERE r.resource_type = {b.bind(rtype)} AND NOT r.deleted "
+           f"AND {where}{b.restrict(rtype, 'r')} LIMIT {int(limit)}")
     cur = await conn.execute(sql, b.params)
-    return [row[0] for row in await cur.fetchall()]
+    return [(row[0], row[1]) for row in await cur.fetchall()]
 
 
-async def existing(conn: AsyncConnection, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """For each (type, id), whether it exists and is not deleted; absent keys never existed."""
+async def existing(conn: AsyncConnection, refs: Iterable[tuple[str, str]], visible: Visibility | None = None
+                   ) -> dict[tuple[str, str], bool]:
+    """For each (type, id), whether it exists and is not deleted; absent keys never existed (or are not
+    among what ``visible``, the requester's access condition, keeps)."""
     pairs = list(set(refs))
     if not pairs:
         return {}
+    b = SqlBuilder(visible)
+    types, ids = b.bind([p[0] for p in pairs]), b.bind([p[1] for p in pairs])
     cur = await conn.execute(
-        "SELECT r.resource_type, r.id, r.deleted FROM resource r "
-        "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i",
-        ([p[0] for p in pairs], [p[1] for p in pairs]))
+        f"SELECT r.resource_type, r.id, r.deleted FROM resource r JOIN unnest({types}::text[], {ids}::text[]) "
+        f"AS k(t, i) ON r.resource_type = k.t AND r.id = k.i WHERE TRUE{b.restrict('*', 'r')}", b.params)
     return {(t, i): not d for t, i, d in await cur.fetchall()}
 
 
@@ -345,6 +360,9 @@ class WriteBatch:
     # Asked before every create, update and delete, with the patients whose records the write
     # touches (before and after); raises to refuse. None: the caller is trusted (bulk import).
     guard: WriteGuard | None = None
+    # The writer's access condition, made ready when first needed: a reference to a resource the writer
+    # may not see is refused exactly as one to a missing resource (it must not tell that one exists).
+    visibility: Callable[[], Awaitable[Visibility]] | None = None
     # Bulk import: collect the patients whose derived tables need recomputing instead of recomputing
     # them at every flush (the importer does it once per patient at its end).
     defer_derived: derived.Pending | None = None
@@ -406,16 +424,16 @@ class WriteBatch:
     async def _apply(self, resource: dict[str, Any], rtype: str, rid: str, checked: Validated,
                      current: CurrentState | None, if_match: int | None, *, want_unchanged: bool = True
                      ) -> tuple[Stored | None, str]:
+        analysis = analyze(resource, rtype, rid, checked)
+        if self.guard is not None:  # first: a refused writer learns nothing of the resource, its version neither
+            before = self._owners.get((rtype, rid))
+            await self.guard("create" if current is None else "update", rtype, rid,
+                             [*([before] if before else []), *analysis.patients])
         if current is None and if_match is not None:
             raise PreconditionFailed(f"{rtype}/{rid} does not exist (If-Match {if_match})")
         if current is not None and if_match is not None and if_match != current[0]:
             raise PreconditionFailed(
                 f"{rtype}/{rid} is at version {current[0]}, not {if_match}: it was changed by someone else")
-        analysis = analyze(resource, rtype, rid, checked)
-        if self.guard is not None:
-            before = self._owners.get((rtype, rid))
-            await self.guard("create" if current is None else "update", rtype, rid,
-                             [*([before] if before else []), *analysis.patients])
         outcome = self.upsert_analyzed(analysis, current)
         if outcome == "unchanged":  # nothing changed: no new version
             return (await read_current(self.conn, rtype, rid) if want_unchanged else None), outcome
@@ -495,7 +513,8 @@ class WriteBatch:
         """Every literal reference must point at a resource that exists after this batch."""
         wanted = {r for w in pending for r in w.references}
         unknown = {r for r in wanted if r not in self._local}
-        found = await existing(self.conn, unknown) if unknown else {}
+        visible = await self.visibility() if unknown and self.visibility is not None else None
+        found = await existing(self.conn, unknown, visible) if unknown else {}
         exists = {**found, **{r: self._local[r] for r in wanted if r in self._local}}
         for w in pending:
             missing = [f"{t}/{i}" for t, i in sorted(w.references) if not exists.get((t, i), False)]

@@ -133,7 +133,8 @@ async def _assign_ids(ctx: Context, entries: list[_Entry]) -> dict[str, str]:
             if_none_exist = e.request.get("ifNoneExist")
             if if_none_exist:
                 try:
-                    matches = await store.find_ids(ctx.conn, rtype, interactions.strip_condition(rtype, if_none_exist))
+                    matches = await interactions.matches(ctx, rtype, interactions.strip_condition(rtype, if_none_exist),
+                                                         "create")
                 except MedcardError as err:
                     raise _in_entry(err, e) from None
                 if len(matches) > 1:
@@ -149,7 +150,7 @@ async def _assign_ids(ctx: Context, entries: list[_Entry]) -> dict[str, str]:
                 ids[e.full_url] = f"{rtype}/{new_id}"
         elif e.method == "PUT" and e.query and isinstance(e.resource, dict):
             try:
-                matches = await store.find_ids(ctx.conn, rtype, e.query)
+                matches = await interactions.matches(ctx, rtype, e.query, "update")
             except MedcardError as err:
                 raise _in_entry(err, e) from None
             if len(matches) > 1:
@@ -191,7 +192,7 @@ async def _resolve_conditional_references(ctx: Context, entries: list[_Entry], i
                 raise _in_entry(BadRequest(f"'{rtype}' in the conditional reference '{ref}' is not a resource type"),
                                 e)
             try:
-                matches = await store.find_ids(ctx.conn, rtype, query)
+                matches = await interactions.matches(ctx, rtype, query, "search")
             except MedcardError as err:
                 raise _in_entry(err, e) from None
             if len(matches) > 1:
@@ -264,9 +265,11 @@ def _in_entry(err: MedcardError, e: _Entry) -> MedcardError:
 
 async def _batch(ctx: Context, entries: list[_Entry]) -> None:
     for e in entries:
+        audited = len(ctx.gate.entries)
         try:
             async with ctx.conn.transaction():  # a savepoint: one entry's failure undoes only it
-                ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]")
+                ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]", guard=ctx.gate.guard_write,
+                                             visibility=ctx.gate.visibility)
                 _validate(e)
                 refs: dict[str, str] = {}
                 await _resolve_conditional_references(ctx, [e], refs)
@@ -275,6 +278,7 @@ async def _batch(ctx: Context, entries: list[_Entry]) -> None:
                 await ctx.batch.flush()
         except MedcardError as err:
             e.error = err
+            ctx.gate.failed_since(audited, err)  # what the entry was allowed to do did not happen
 
 
 # one entry ---------------------------------------------------------------------

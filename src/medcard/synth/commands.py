@@ -42,16 +42,16 @@ def _generate_and_load(folder: Path, seed: int, children: int, clinics: int, dem
     The generator runs in a thread while the embedded PostgreSQL is created, started and migrated
     (a subprocess the main thread only waits for), so a new user does not wait for both in turn.
     """
-    from medcard.cli import _schema_ready, _setup_logging, database
     from medcard.config import get_settings
     from medcard.fhir.bulk.cli import run_import
+    from medcard.launch import database, schema_ready, setup_logging
 
     settings = get_settings()
-    _setup_logging(settings)
+    setup_logging(settings)
     with ThreadPoolExecutor(1) as pool:
         generated = pool.submit(generate, folder, seed, children, clinics, demographic, today)
         with database(settings) as url:
-            _schema_ready(settings, url)
+            schema_ready(settings, url)
             generated.result()
             return run_import(url, [folder], on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
 
@@ -80,8 +80,8 @@ def _examples(folder: Path, count: int = 3) -> list[tuple[str, str]]:
 
 def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: int = 3) -> int:
     """Generate a few hundred children, import them into the store, then serve medcard."""
-    from medcard.cli import serve
     from medcard.config import get_settings
+    from medcard.launch import serve
 
     # A laptop demo over plain HTTP: cookies without Secure, and no second factor for the demo doctor,
     # unless the user configured otherwise. Never for a real installation.
@@ -133,9 +133,9 @@ def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
 
     from medcard.access import accounts, tokens
     from medcard.access.requester import Requester
-    from medcard.cli import database
     from medcard.config import get_settings
     from medcard.core.errors import NotFound
+    from medcard.launch import database
 
     async def work(url: str) -> str:
         async with await psycopg.AsyncConnection.connect(url) as conn:

@@ -3,12 +3,14 @@
 Every route of ``/fhir/R4`` except the CapabilityStatement opens its database work with
 :func:`gated`: the bearer token is looked up, the :class:`~medcard.access.gate.Gate` of the request
 is made, and the audit entries the gate gathered are written before the answer leaves — in the
-same transaction for writes; for a failed request, its refusals are written afterwards.
+same transaction for writes; for a failed request, they are written afterwards, refusals as they are
+and the rest as failures.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +26,8 @@ from medcard.access.requester import Requester
 from medcard.config import Settings
 from medcard.core.db import Database
 from medcard.core.errors import Forbidden, MedcardError, NotAuthenticated
+
+log = logging.getLogger(__name__)
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="medcard"'}
 MAX_REASON = 500
@@ -99,11 +103,25 @@ async def gated(request: Request, db: Database, *, write: bool = False) -> Async
             gate = Gate(conn, await authenticate(request, conn))
             yield conn, gate
             await gate.flush(conn)
-    except MedcardError:
+    except Exception as error:
         if gate is not None and gate.entries:
-            async with db.transaction() as conn:
-                await gate.flush_refusals(conn)
+            await write_failed(db, gate, error)
         raise
+
+
+async def write_failed(db: Database, gate: Gate, error: BaseException) -> None:
+    """The audit entries of a failed request, in a transaction of their own (its own was rolled back).
+
+    When they cannot be written either (the database is gone), the request's own error is what the
+    client gets; the loss is logged without any patient data.
+    """
+    try:
+        async with db.transaction() as conn:
+            await gate.flush_failed(conn, error)
+    except Exception as lost:
+        if isinstance(error, MedcardError):
+            raise
+        log.warning("audit entries of a failed request could not be written: %s", type(lost).__name__)
 
 
 def require_system(gate: Gate, what: str) -> None:

@@ -91,6 +91,7 @@ def import_outcome(result: dict[str, Any]) -> dict[str, Any]:
                f"unchanged {result.get('unchanged', 0)}, failed {result.get('failed', 0)}")
     issues = [{"severity": "information", "code": "informational", "diagnostics": summary}]
     issues += [{"severity": "error", "code": "processing", "diagnostics": p} for p in result.get("problems", [])[:100]]
+    issues += [{"severity": "warning", "code": "informational", "diagnostics": s} for s in result.get("skipped", [])]
     issues += [{"severity": "warning", "code": "not-found", "diagnostics": f"reference to missing {d}"}
                for d in result.get("dangling", [])]
     return {"resourceType": "OperationOutcome", "issue": issues}

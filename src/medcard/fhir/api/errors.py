@@ -8,11 +8,13 @@ import traceback
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from psycopg import OperationalError
+from psycopg.errors import QueryCanceled
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from medcard.core import jsonutil
+from medcard.core.db import DatabaseUnavailable
 from medcard.core.errors import (
     BadRequest,
     MedcardError,
@@ -22,6 +24,7 @@ from medcard.core.errors import (
     ServiceUnavailable,
 )
 from medcard.fhir.api.http import CONTENT_TYPE
+from medcard.state import settings
 
 log = logging.getLogger("medcard.errors")
 
@@ -52,8 +55,32 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_down(request: Request, exc: Exception) -> Response:
-    log.error("database unavailable: %s", type(exc).__name__)
-    return outcome(ServiceUnavailable("the database is unavailable; try again shortly"))
+    """503 with Retry-After: the database is down (known at once, see core/db.py) or every connection is busy."""
+    if not isinstance(exc, DatabaseUnavailable):  # those are logged once, when the connection was lost
+        log.error("database unavailable: %s", type(exc).__name__)
+    retry_after = exc.retry_after if isinstance(exc, DatabaseUnavailable) else 5
+    return outcome(ServiceUnavailable("the database is unavailable; try again shortly",
+                                      headers={"Retry-After": str(retry_after)}))
+
+
+async def _too_costly(request: Request, exc: Exception) -> Response:
+    """A statement stopped by statement_timeout (or cancelled by an operator): 400 too-costly.
+
+    Not 503: the same request would run as long again, and clients and proxies retry a 503 on
+    their own, which is how one runaway search becomes many. A 4xx tells the client to change the
+    request (fewer parameters or values, a smaller _count, a narrower date range).
+    """
+    limit = settings(request).statement_timeout_seconds
+    log.warning("statement cancelled on %s %s", request.method, _route_of(request))
+    why = f"took longer than the server allows ({limit:g} s)" if limit else "was cancelled"
+    return outcome(MedcardError(
+        f"the request was stopped: its database work {why}; "
+        "narrow it (fewer parameters or values, a smaller _count, a narrower date range)", code="too-costly"))
+
+
+def _route_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
 
 
 def internal_error() -> Response:
@@ -75,3 +102,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(QueryCanceled, _too_costly)  # more specific than OperationalError: taken first

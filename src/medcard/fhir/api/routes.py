@@ -15,7 +15,7 @@ from medcard.access.gate import Gate
 from medcard.core.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from medcard.fhir import bundles, interactions, paging, store, transaction
 from medcard.fhir.api import audit_log
-from medcard.fhir.api.access import gated, require_system
+from medcard.fhir.api.access import gated, require_system, write_failed
 from medcard.fhir.api.http import (
     Prefer,
     fhir_response,
@@ -371,7 +371,12 @@ async def _operation(request: Request, rtype: str | None, rid: str | None, name:
         headers={k.lower(): v for k, v in request.headers.items()}, url=str(request.url),
         content_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
         stream=request.stream() if op.raw_body else None)
-    result = await op.handler(call)
+    try:
+        result = await op.handler(call)
+    except Exception as error:
+        if gate.entries:
+            await write_failed(_db(request), gate, error)
+        raise
     if gate.entries:  # what the handler showed (lists of patients)
         async with _db(request).transaction() as conn:
             await gate.flush(conn)
@@ -388,9 +393,11 @@ async def _operation_access(conn: AsyncConnection, gate: Gate, op: Operation, rt
         await _clinic_access(conn, gate, rtype, rid, entity)
         return
     if op.access in ("read", "export") and rtype == "Patient" and rid is not None:
-        current = await store.read_current(conn, "Patient", rid)
-        if current is not None:  # a missing patient is the operation's own 404
-            await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access)
+        # A missing patient and one the policy hides get the same answer, to the byte: the read's.
+        missing = f"Patient/{rid} is not known"
+        if await store.read_current(conn, "Patient", rid) is None:
+            raise NotFound(missing)
+        await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access, missing=missing)
         return
     require_system(gate, entity)
 

@@ -22,6 +22,8 @@ def run_import(url: str, paths: list[Path], *, on_error: str, chunk: int, jobs: 
     if report.resolved_later:
         print(f"{report.resolved_later} resources had conditional references resolved after their targets "
               "arrived", file=sys.stderr)
+    for skipped in report.skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
     for problem in report.problems[:50]:
         print(f"  {problem}", file=sys.stderr)
     if len(report.problems) > 50:

@@ -63,6 +63,7 @@ class ImportReport:
     failed: int = 0
     resolved_later: int = 0
     problems: list[Problem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that hold no resources: "file: why"
     dangling: list[str] = field(default_factory=list)
     stopped: bool = False
     seconds: float = 0.0
@@ -83,7 +84,7 @@ class ImportReport:
         return {"files": self.files, "read": self.read, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "failed": self.failed, "resolvedLater": self.resolved_later,
                 "stopped": self.stopped, "seconds": round(self.seconds, 3),
-                "problems": [str(p) for p in self.problems], "dangling": self.dangling}
+                "problems": [str(p) for p in self.problems], "skipped": self.skipped, "dangling": self.dangling}
 
 
 Progress = Callable[[ImportReport], Awaitable[None]]
@@ -238,7 +239,9 @@ class Importer:
         payloads: list[Payload] = []
         for path in files:
             for item in read(path):
-                if item.problem is not None:
+                if item.skipped is not None:
+                    self.report.skipped.append(f"{item.source}: {item.skipped}")
+                elif item.problem is not None:
                     if payloads:
                         yield _Chunk(payloads)
                         payloads = []

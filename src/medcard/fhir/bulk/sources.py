@@ -1,10 +1,12 @@
 """Reading import input: NDJSON files, Bundles and folders of them, as a stream of items.
 
 Each item is one resource with where it came from (file and line, or file and entry), or one
-transaction Bundle to be written all or nothing. NDJSON is read line by line; a Bundle file is
-read entry by entry with ijson, so memory stays flat however large the input. Files are taken
-in an order that lets references resolve early: reference data (organizations, practitioners,
-locations) first, then patients, then the rest.
+transaction Bundle to be written all or nothing, or a file skipped whole: one that plainly holds
+no resources (no line, or no top-level object, with a ``resourceType``), such as the
+``log.ndjson`` of a Bulk Data client or the manifest next to an export's files. NDJSON is read
+line by line; a Bundle file is read entry by entry with ijson, so memory stays flat however
+large the input. Files are taken in an order that lets references resolve early: reference data
+(organizations, practitioners, locations) first, then patients, then the rest.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Item:
     raw: bytes | None = None
     transaction: list[Item] = field(default_factory=list)
     problem: Problem | None = None
+    skipped: str | None = None  # the whole file was skipped: why
 
 
 def input_files(paths: list[Path]) -> list[Path]:
@@ -90,9 +93,36 @@ def read(path: Path) -> Iterator[Item]:
         yield Item(name, "", problem=Problem(name, "", "no such file"))
         return
     if ".ndjson" in path.name:
+        if _holds_no_resource(path):
+            yield Item(name, "", skipped=NOT_RESOURCES)
+            return
         yield from _ndjson(path, name)
     else:
         yield from _json(path, name)
+
+
+NOT_RESOURCES = "no line holds a FHIR resource (none has a resourceType); skipped"
+
+
+def _holds_no_resource(path: Path) -> bool:
+    """Whether an NDJSON file has lines, none of which is an object with a ``resourceType``.
+
+    Reads until the first such line: the first line of a resource file, the whole of a log. A
+    file of resources with bad lines among them is a resource file (its bad lines are problems).
+    """
+    seen_line = False
+    with _open(path) as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            seen_line = True
+            try:
+                value = jsonutil.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+                return False
+    return seen_line
 
 
 def _ndjson(path: Path, name: str) -> Iterator[Item]:
@@ -126,6 +156,9 @@ def _json(path: Path, name: str) -> Iterator[Item]:
     except (ijson.JSONError, UnicodeDecodeError, ValueError) as e:
         yield Item(name, "", problem=Problem(name, "", f"invalid JSON: {e}"))
         return
+    if kind is None and _is_json_object(path):
+        yield Item(name, "", skipped="the file holds no FHIR resource (no resourceType); skipped")
+        return
     if kind != "Bundle":
         try:
             resource = jsonutil.loads(path.read_bytes() if not path.name.endswith(".gz")
@@ -144,6 +177,15 @@ def _json(path: Path, name: str) -> Iterator[Item]:
         yield Item(name, "", transaction=list(entries))
     else:
         yield from entries
+
+
+def _is_json_object(path: Path) -> bool:
+    """Whether the file is one JSON object (a manifest, a configuration: not a resource when it has no
+    resourceType); anything else without a resourceType stays a problem."""
+    with _open(path) as f:
+        for _prefix, event, _value in ijson.parse(f):
+            return bool(event == "start_map")
+    return False
 
 
 def _peek(path: Path) -> tuple[str | None, str | None]:

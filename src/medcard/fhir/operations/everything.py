@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 from medcard.core.errors import BadRequest
 from medcard.fhir import bundles, paging, store
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.search.values import date_range
 from medcard.fhir.spec import r4
 

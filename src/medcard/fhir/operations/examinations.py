@@ -9,7 +9,7 @@ periods no loaded act covers (``gap``) and the facts that could not be read (``s
 
 from __future__ import annotations
 
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.operations.pediatric_params import (
     Part,
     date_param,

@@ -11,7 +11,7 @@ from medcard.core.errors import BadRequest
 from medcard.fhir import store
 from medcard.fhir.bulk.export import parse_request
 from medcard.fhir.bulk.jobs import EXPORT
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 
 DEFINITION = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{}-export"
 

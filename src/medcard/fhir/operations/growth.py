@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from medcard.core.errors import BadRequest
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.operations.pediatric_params import (
     Part,
     group,

@@ -10,7 +10,7 @@ listed as ``skipped``. One query reads the Patient, its Immunizations and Flags.
 
 from __future__ import annotations
 
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.operations.pediatric_params import date_param, parameters, patient_facts, read_record, skipped
 from medcard.pediatrics import immunization, record
 

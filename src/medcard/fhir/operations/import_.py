@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from medcard.core import jobs, jsonutil
 from medcard.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from medcard.fhir.bulk.jobs import IMPORT, job_dir
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.operations.export import require_async
 
 NDJSON_TYPES = ("application/fhir+ndjson", "application/ndjson", "application/x-ndjson")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest
-from medcard.core.time import CLINIC_TZ
+from medcard.core.time import today_moscow
 from medcard.fhir import store
-from medcard.fhir.operations import OperationCall, Result
+from medcard.fhir.operations.base import OperationCall, Result
 from medcard.pediatrics import record
 
 Part = dict[str, Any]
@@ -31,7 +31,7 @@ def date_param(call: OperationCall, *names: str) -> date:
             return date.fromisoformat(raw) if len(raw) == 10 else _bad_date(name, raw)
         except ValueError:
             _bad_date(name, raw)
-    return datetime.now(CLINIC_TZ).date()
+    return today_moscow()
 
 
 def _bad_date(name: str, raw: str) -> date:

@@ -22,7 +22,7 @@ from psycopg import AsyncConnection
 from medcard.core import jsonutil
 from medcard.core.time import fhir_instant, utcnow
 from medcard.fhir import bundles, store
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 
 EMPTY_REASON = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
                             "code": "nilknown", "display": "Nil Known"}]}

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest
 from medcard.fhir import paging, store
-from medcard.fhir.operations import Operation, OperationCall, Result
+from medcard.fhir.operations.base import Operation, OperationCall, Result
 from medcard.fhir.operations.pediatric_params import Part, date_param, group, last, parameters, part, patient_display
 from medcard.pediatrics import rules, vaccination_due
 from medcard.pediatrics.vaccination_due import WorklistChild

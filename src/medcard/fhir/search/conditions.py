@@ -8,11 +8,12 @@ The prefixes and modifiers follow FHIR R4 search (https://hl7.org/fhir/R4/search
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from medcard.core.errors import BadRequest
+from medcard.core.time import CLINIC_TZ, today_moscow
 from medcard.fhir.search.index import MAX_INDEXED_STRING
 from medcard.fhir.search.params import SearchParam
 from medcard.fhir.search.values import date_range, decimal_range, fold
@@ -214,8 +215,10 @@ def date_condition(value: str, b: SqlBuilder, low_col: str, high_col: str) -> st
         return f"{low_col} >= {b.bind(high)}"
     if prefix == "eb":
         return f"{high_col} <= {b.bind(low)}"
-    now = datetime.now(UTC)
-    margin = max(abs(now - low) / 10, timedelta(days=1))  # ap: within 10 % of the distance to now
+    # ap: within 10 % of the distance to now, reckoned from the start of the clinics' today (a day is the
+    # least margin anyway, and tests can fix the day: core/time.py)
+    now = datetime.combine(today_moscow(), time(), CLINIC_TZ)
+    margin = max(abs(now - low) / 10, timedelta(days=1))
     return f"({low_col} < {b.bind(high + margin)} AND {high_col} > {b.bind(low - margin)})"
 
 
