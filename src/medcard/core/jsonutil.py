@@ -67,12 +67,7 @@ def loads(data: str | bytes) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        try:
-            data = _decoder.decode(text)
-        except json.JSONDecodeError:
-            raise
-        except ValueError:  # an integer of thousands of digits
-            data = _long_int_decoder.decode(text)
+        data = _decode(text)
     except json.JSONDecodeError as e:
         raise JsonError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}",
                         e.lineno, e.colno) from None
@@ -81,6 +76,15 @@ def loads(data: str | bytes) -> Any:
     if "\\" in text and _SUSPECT_ESCAPE.search(text):  # one character is found fast: most JSON has no escape
         _check_text(data)
     return data
+
+
+def _decode(text: str) -> Any:
+    try:
+        return _decoder.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer of thousands of digits (or NaN: refused again)
+        return _long_int_decoder.decode(text)
 
 
 def _check_text(data: Any) -> None:
