@@ -2,11 +2,14 @@
 
 Without this, a search the client gave up on runs to its end in PostgreSQL (minutes, for the
 worst), holding a connection of the pool and the backend's memory. :class:`CancelOnDisconnect`
-runs each HTTP request's handler in a task of its own and watches the connection for
-``http.disconnect`` while the handler runs; when the client goes before the response is
-complete, the task is cancelled. psycopg 3 answers the cancellation of a coroutine waiting for
-a statement by sending PostgreSQL a cancel request for it and waiting until the server stopped,
-so the connection goes back to the pool idle; the request's transaction is rolled back.
+watches the connection for ``http.disconnect``, in a task of its own, while the request's handler
+runs in the request's task; when the client goes before the response is complete, the request's
+task is cancelled (and the cancellation taken back once the handler has stopped, so the server's
+own cancellations stay what they are). psycopg 3 answers the cancellation of a coroutine waiting
+for a statement by sending PostgreSQL a cancel request for it and waiting until the server
+stopped, so the connection goes back to the pool idle; the request's transaction is rolled back.
+The handler does not run in a task of its own: what follows its answer (the request's log line)
+then comes at once, not a turn of the event loop later.
 
 Reading the connection must not take the request body from the handler, nor read a large
 upload into memory ahead of it. So the watch starts only once the body is complete: at once for
@@ -21,7 +24,7 @@ never cancelled: after it, the server reports ``http.disconnect`` to every reade
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections import deque
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,25 +44,21 @@ class CancelOnDisconnect:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request = asyncio.current_task()
+        assert request is not None
         watch = _Watch(receive, send, has_body=_has_body(scope))
-        handler = asyncio.create_task(_run(self.app, scope, watch.receive, watch.send))
-        watcher = asyncio.create_task(watch.run(handler))
+        watcher = asyncio.create_task(watch.run(request))
         try:
-            await handler  # cancelling this task (server shutdown) cancels the handler too
+            await self.app(scope, watch.receive, watch.send)
         except (asyncio.CancelledError, ClientDisconnect):
-            current = asyncio.current_task()
-            if not watch.disconnected or (current is not None and current.cancelling()):
+            if not watch.disconnected:
                 raise
+            if watch.cancelled and request.uncancel() > 0:
+                raise  # cancelled by the server as well (shutdown)
             # The client is gone: the answer goes nowhere (the server drops it); the access log shows 499.
             await send({"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST, "headers": []})
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-
-async def _run(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    await app(scope, receive, send)
+            watcher.cancel()  # not awaited: the loop runs the cancelled task to its end
 
 
 def _has_body(scope: Scope) -> bool:
@@ -80,20 +79,27 @@ class _Watch:
             self.body_done.set()
         self.response_done = False
         self.disconnected = False
-        self._read: asyncio.Queue[Message] = asyncio.Queue()  # what the watch read, for the handler
+        self.cancelled = False  # the watch cancelled the request's task
+        self._read: deque[Message] = deque()  # what the watch read, for the handler
+        self._arrived = asyncio.Event()
 
-    async def run(self, handler: asyncio.Task[None]) -> None:
-        """Once the body is complete, read the connection until the client goes (or the response is done)."""
+    async def run(self, request: asyncio.Task[None]) -> None:
+        """Once the body is complete, read the connection until the client goes (or the response is done).
+
+        The request's task is suspended inside the handler whenever this runs (nothing else of the
+        request awaits), so the cancellation lands in the handler.
+        """
         await self.body_done.wait()
         while True:
             message = await self._receive()
+            self._read.append(message)  # the empty body of a request without one, or the disconnect
+            self._arrived.set()
             if message["type"] == "http.disconnect":
                 self.disconnected = not self.response_done
-                self._read.put_nowait(message)
                 if self.disconnected:
-                    handler.cancel()
+                    self.cancelled = True
+                    request.cancel()
                 return
-            self._read.put_nowait(message)  # the empty body of a request without one
 
     async def receive(self) -> Message:
         """The handler's ``receive``: the connection itself until the body is complete, then what the watch read."""
@@ -105,9 +111,12 @@ class _Watch:
             elif not message.get("more_body", False):
                 self.body_done.set()
             return message
-        if self._read.empty() and (self.disconnected or self.response_done):
-            return _DISCONNECT
-        return await self._read.get()
+        while not self._read:
+            if self.disconnected or self.response_done:
+                return _DISCONNECT
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._read.popleft()
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body", False):
