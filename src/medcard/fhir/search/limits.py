@@ -1,9 +1,9 @@
 """What one search may ask for: the text of its parameters, how many criteria and OR values it has.
 
 PostgreSQL plans a search's criteria as one semi-join each, and the planner's work grows much
-faster than their number: against one repetition of ``family=``, 20 cost about 430 times as much,
-40 about 3,800 times, 50 about 8,500 times, a few hundred take minutes; 100 ORed values of one
-parameter cost about 100 times one (``bench/bench_search_limits.py``). So a search may have at most
+faster than their number: against one repetition of ``family=``, 20 cost about 260 times as much,
+40 about 2,300 times, 50 about 5,700 times, 300 took 19 s; 100 ORed values of one parameter cost
+about 110 times one (``bench/bench_search_limits.py``). So a search may have at most
 ``criteria`` criteria (each repetition of a parameter, each part of a chained or ``_has``
 parameter; ``_include``/``_revinclude`` values and ``_sort`` keys are counted on their own
 against the same number), and a parameter at most ``or_values`` comma-separated values. Beyond
