@@ -53,12 +53,16 @@ class CancelOnDisconnect:
         except (asyncio.CancelledError, ClientDisconnect):
             if not watch.disconnected:
                 raise
-            if watch.cancelled and request.uncancel() > 0:
-                raise  # cancelled by the server as well (shutdown)
+            if watch.cancelled:
+                watch.cancelled = False
+                if request.uncancel() > 0:
+                    raise  # cancelled by the server as well (shutdown)
             # The client is gone: the answer goes nowhere (the server drops it); the access log shows 499.
             await send({"type": "http.response.start", "status": CLIENT_CLOSED_REQUEST, "headers": []})
         finally:
             watcher.cancel()  # not awaited: the loop runs the cancelled task to its end
+            if watch.cancelled:  # the handler turned the cancellation into another error
+                request.uncancel()
 
 
 def _has_body(scope: Scope) -> bool:
