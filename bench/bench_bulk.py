@@ -44,6 +44,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchauth import backend_token
+from medcard import domains
 from medcard.core import migrate
 from medcard.core.db import Database
 from medcard.core.embedded import embedded_database
@@ -364,6 +365,7 @@ def machine() -> str:
 
 
 def main() -> None:
+    domains.install()  # as every entry point that writes: the import keeps the vaccination worklist
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few minutes")
     parser.add_argument("--small-children", type=int, default=40)

@@ -50,6 +50,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bulk import AUTH, get, machine, server, typo  # the same server, GET and typos as the bulk benchmark
 from benchauth import backend_token
+from medcard import domains
 from medcard.core import copytext, jsonutil, migrate
 from medcard.core.db import Database
 from medcard.core.embedded import embedded_database
@@ -360,6 +361,7 @@ def run(url: str, args: argparse.Namespace, work: Path) -> None:
 
 
 def main() -> None:
+    domains.install()  # as every entry point that writes: the import keeps the vaccination worklist
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20,000 patients, 50 queries")
     parser.add_argument("--patients", type=int, default=2_000_000)

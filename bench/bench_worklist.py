@@ -2,18 +2,23 @@
 
 Runs on a real PostgreSQL (embedded, in a temporary directory, or MEDCARD_BENCH_DATABASE_URL, which
 it empties). A clinic with 30 districts and 30,000 children aged 0-17, each with a vaccination
-history (mostly on time, some late, some missing doses, a few refusals), is written by the bulk
-importer, which keeps the derived table ``vaccination_due`` in the same transactions. Then:
+history (mostly on time, some late, some missing doses, a few refusals), and ``--demographic`` more
+with none recorded, is written by the bulk importer, which keeps the derived table
+``vaccination_due`` in the same transactions. The baseline layout, the table as it was before
+migration 0013 (one row per period and holder, ``worklist_by_period.py``), is then built beside it
+from the same records. Then, the two layouts side by side, alternating round by round:
 
-1. the worklist (children with a vaccination overdue on a date, one page of 100 and the total),
-   one indexed query on ``vaccination_due``, for the clinic and for one district;
-2. the baseline, measured in the same run: the same answer computed the direct way, reading every
+0. the table's rows and bytes a child;
+1. the worklist (children with a vaccination overdue on a date, one page of 100 and the total), one
+   indexed query, for the clinic, the clinic without influenza, a district and a district within
+   the clinic, today and in a month, with a check that both answer the same;
+2. the baseline of the first version: the same answer computed the direct way, reading every
    child's Patient and Immunizations in one query and running the forecast in Python per child;
-3. what keeping the table costs: a full rebuild of the 30,000 children, and the import itself.
+3. what keeping the table costs: a write's refresh of one child, a full rebuild, the import itself.
 
 Prints figures and ratios; asserts nothing.
 
-    python bench/bench_worklist.py [--children 30000] [--quick]
+    python bench/bench_worklist.py [--children 30000] [--demographic 0] [--quick]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import multiprocessing
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +43,9 @@ from typing import Any
 import orjson
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import worklist_by_period as by_period
+from medcard import domains
 from medcard.core import migrate
 from medcard.core.db import Database
 from medcard.core.embedded import embedded_database
@@ -83,8 +92,9 @@ def immunization_resource(pid: str, day: date, diseases: tuple[str, ...], rng: r
     return res
 
 
-def write_city(folder: Path, children: int, seed: int = 6) -> str:
-    """Organization, PractitionerRoles, Patients, Immunizations as NDJSON; returns the clinic's id."""
+def write_city(folder: Path, children: int, demographic: int = 0, seed: int = 6) -> str:
+    """Organization, PractitionerRoles, Patients, Immunizations as NDJSON (``demographic`` more children
+    with no vaccination recorded, as a registry's import brings them); returns the clinic's id."""
     rng = random.Random(seed)
     org = "clinic-1"
     roles = [f"district-{n}" for n in range(1, 31)]
@@ -113,6 +123,12 @@ def write_city(folder: Path, children: int, seed: int = 6) -> str:
                 day = birth.replace(month=10, day=1) + timedelta(days=365 * year) if birth.month < 10 else None
                 if day is not None and day < TODAY and rng.random() < 0.3:
                     imms.write(orjson.dumps(immunization_resource(pid, day, (FLU,), rng)) + b"\n")
+        for i in range(demographic):
+            patients.write(orjson.dumps({
+                "resourceType": "Patient", "id": f"registered-{i:06d}", "gender": rng.choice(("male", "female")),
+                "birthDate": (TODAY - timedelta(days=rng.randrange(18 * 365))).isoformat(),
+                "managingOrganization": {"reference": f"Organization/{org}"},
+                "generalPractitioner": [{"reference": f"PractitionerRole/{rng.choice(roles)}"}]}) + b"\n")
     return org
 
 
@@ -153,10 +169,10 @@ async def baseline(db: Database, org: str, on: date) -> int:
     return overdue
 
 
-async def run(url: str, children: int, rounds: int) -> None:
+async def run(url: str, children: int, demographic: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        org = write_city(folder, children)
+        org = write_city(folder, children, demographic)
         files = [folder / f"{n}-{t}.ndjson" for n, t in enumerate(("Organization", "PractitionerRole", "Patient",
                                                                    "Immunization"), 1)]
         db = Database(url, min_size=1, max_size=4)
@@ -166,59 +182,123 @@ async def run(url: str, children: int, rounds: int) -> None:
             report = await Importer(db, jobs=max(1, min(4, (os.cpu_count() or 2) - 1))).run(files)
             seconds = time.perf_counter() - start
             print(f"import: {report.summary()}")
-            async with db.connection() as conn:
-                cur = await conn.execute("SELECT count(*), count(DISTINCT patient_id) FROM vaccination_due")
-                n_rows, n_children = await cur.fetchone() or (0, 0)
-                await conn.execute("ANALYZE vaccination_due")
-            print(f"  vaccination_due: {n_rows} rows for {n_children} children")
-            await report_worklist(db, org, children, rounds)
-            print("3. keeping the table")
-            rebuild_start = time.perf_counter()
             async with db.connection() as conn:  # autocommit: a transaction per chunk of children
-                await vaccination_due.rebuild(conn)
-            rebuild = time.perf_counter() - rebuild_start
-            print(f"  full rebuild in one process, {children} children {rebuild:8.2f} s   "
-                  f"({rebuild / children * 1e3:.2f} ms a child)")
-            jobs = os.cpu_count() or 1
-            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                pooled_start = time.perf_counter()
-                async with db.connection() as conn:
-                    await vaccination_due.rebuild(conn, executor=pool)
-                pooled = time.perf_counter() - pooled_start
-            print(f"  the same with {jobs} worker processes (medcard db rebuild-derived) {pooled:8.2f} s   "
-                  f"({pooled / children * 1e3:.2f} ms a child; {rebuild / pooled:.2f}x faster)")
-            print(f"  the import that kept it (all resources)      {seconds:8.2f} s")
+                await conn.execute(by_period.CREATE)
+                legacy_start = time.perf_counter()
+                await by_period.rebuild(conn)
+                legacy_fill = time.perf_counter() - legacy_start
+                await conn.execute(f"ANALYZE vaccination_due; ANALYZE {by_period.TABLE}")
+            await report_sizes(db, children + demographic)
+            await report_worklist(db, org, children + demographic, rounds)
+            await report_writes(db, children + demographic, legacy_fill)
+            print(f"  the import that kept the table (all resources) {seconds:8.2f} s")
         finally:
             await db.close()
 
 
+async def report_sizes(db: Database, children: int) -> None:
+    """Rows and bytes (table, indexes, TOAST) of the table in both layouts, per child."""
+    print("0. the table's size")
+    sizes = {}
+    async with db.connection() as conn:
+        for label, table, extra in (("by period and holder (before 0013)", by_period.TABLE, None),
+                                    ("by child and disease (now)", "vaccination_due", "vaccination_due_holder")):
+            cur = await conn.execute(f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}")
+            rows, size = await cur.fetchone() or (0, 0)
+            if extra:
+                cur = await conn.execute(f"SELECT pg_total_relation_size('{extra}')")
+                size += (await cur.fetchone() or (0,))[0]
+            sizes[label] = size
+            print(f"  {label:36s} {rows:9d} rows ({rows / children:5.1f} a child)   {size / 2**20:8.1f} MiB   "
+                  f"{size / children:7.0f} bytes a child")
+    before, now = sizes.values()
+    print(f"  now / before: {now / before:.3f}")
+
+
+async def ab(first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]],
+             rounds: int) -> tuple[float, float, Any, Any]:
+    """Median seconds of each of two calls, alternated round by round (the same minutes for both)."""
+    a, b, ra, rb = [], [], None, None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        ra = await first()
+        a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        rb = await second()
+        b.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b), ra, rb
+
+
+def _flat(total: int, children: list[vaccination_due.WorklistChild]) -> list[tuple[Any, ...]]:
+    """The current worklist's answer as the old query's rows, to compare the two."""
+    return [(total, c.patient_id, c.content, o.disease, o.dose_number, o.earliest, o.due, o.overdue)
+            for c in children for o in c.overdue] or [(total, None, None, None, None, None, None, None)]
+
+
 async def report_worklist(db: Database, org: str, children: int, rounds: int) -> None:
     holder = f"Organization/{org}"
+    non_flu = [d for d in record_diseases() if d != FLU]
+    cases = (("clinic, page of 100 + total", holder, None, None),
+             ("clinic, all but influenza", holder, None, non_flu),
+             ("one district", "PractitionerRole/district-7", None, None),
+             ("one district within the clinic", "PractitionerRole/district-7", org, None))
     for label, on in (("today", TODAY), ("in a month", TODAY + timedelta(days=30))):
-        async def clinic(on: date = on) -> tuple[int, Any]:
-            async with db.connection() as conn:
-                return await vaccination_due.worklist(conn, holder, on, count=100)
+        print(f"1. worklist on {on} ({label}), clinic of {children} children: now / before (old layout, same run)")
+        for name, who, within, diseases in cases:
+            async def now(who: str = who, within: str | None = within, diseases: Any = diseases,
+                          on: date = on) -> list[tuple[Any, ...]]:
+                async with db.connection() as conn:
+                    return _flat(*await vaccination_due.worklist(conn, who, on, organization=within,
+                                                                 diseases=diseases, count=100))
 
-        async def district(on: date = on) -> tuple[int, Any]:
-            async with db.connection() as conn:
-                return await vaccination_due.worklist(conn, "PractitionerRole/district-7", on, count=100)
+            async def before(who: str = who, within: str | None = within, diseases: Any = diseases,
+                             on: date = on) -> list[tuple[Any, ...]]:
+                async with db.connection() as conn:
+                    return await by_period.worklist(conn, who, on, organization=within, diseases=diseases, count=100)
 
-        async def non_flu(on: date = on) -> tuple[int, Any]:
-            async with db.connection() as conn:
-                return await vaccination_due.worklist(conn, holder, on, count=100,
-                                                      diseases=[d for d in record_diseases() if d != FLU])
-
-        t_clinic, (total, _) = await timed(clinic, rounds)
-        t_district, (d_total, _) = await timed(district, rounds)
-        t_non_flu, (nf_total, _) = await timed(non_flu, rounds)
+            t_now, t_before, r_now, r_before = await ab(now, before, rounds)
+            same = "same answer" if r_now == r_before else "DIFFERENT ANSWERS"
+            print(f"  {name:32s} ({r_now[0][0]:5d} children) {t_now * 1e3:8.2f} ms   before {t_before * 1e3:8.2f} ms"
+                  f"   {t_now / t_before:5.2f}x   {same}")
         t_base, base_total = await timed(lambda on=on: baseline(db, org, on), 1)
-        print(f"1. worklist on {on} ({label}), clinic of {children} children")
-        print(f"  clinic, page of 100 + total ({total:5d} children)   {t_clinic * 1e3:8.2f} ms")
-        print(f"  clinic, all but influenza ({nf_total:5d} children)   {t_non_flu * 1e3:8.2f} ms")
-        print(f"  one district ({d_total:4d} children)                {t_district * 1e3:8.2f} ms")
         print(f"2. baseline: forecast per child in Python ({base_total} children overdue)")
-        print(f"  read every record + forecast each           {t_base * 1e3:8.0f} ms   "
-              f"({t_base / t_clinic:.0f}x the worklist query)")
+        print(f"  read every record + forecast each           {t_base * 1e3:8.0f} ms")
+
+
+async def report_writes(db: Database, children: int, legacy_fill: float) -> None:
+    """What keeping the table costs: a write's refresh of one child, and a full rebuild, in both layouts."""
+    print("3. keeping the table")
+    async with db.connection() as conn:
+        cur = await conn.execute("SELECT id FROM resource WHERE resource_type = 'Patient' ORDER BY md5(id) LIMIT 300")
+        sample = [r[0] for r in await cur.fetchall()]
+    now_times: list[float] = []
+    before_times: list[float] = []
+    for pid in sample:  # one child per transaction, as a REST write of an Immunization refreshes it
+        for refresh, times in ((vaccination_due.refresh, now_times), (by_period.refresh, before_times)):
+            async with db.transaction() as conn:
+                start = time.perf_counter()
+                await refresh(conn, [pid])
+                times.append(time.perf_counter() - start)
+    t_now, t_before = statistics.median(now_times), statistics.median(before_times)
+    print(f"  a write's refresh of one child (median of {len(sample)})   {t_now * 1e3:6.2f} ms   "
+          f"before {t_before * 1e3:6.2f} ms   {t_now / t_before:5.2f}x")
+    async with db.connection() as conn:  # autocommit: a transaction per chunk of children
+        rebuild_start = time.perf_counter()
+        await vaccination_due.rebuild(conn)
+        rebuild = time.perf_counter() - rebuild_start
+        legacy_start = time.perf_counter()
+        await by_period.rebuild(conn)
+        legacy = time.perf_counter() - legacy_start
+    print(f"  full rebuild in one process, {children} children {rebuild:8.2f} s ({rebuild / children * 1e3:.2f} ms "
+          f"a child)   before {legacy:8.2f} s (first fill {legacy_fill:.2f} s)   {rebuild / legacy:5.2f}x")
+    jobs = os.cpu_count() or 1
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled_start = time.perf_counter()
+        async with db.connection() as conn:
+            await vaccination_due.rebuild(conn, executor=pool)
+        pooled = time.perf_counter() - pooled_start
+    print(f"  the same with {jobs} worker processes (medcard db rebuild-derived) {pooled:8.2f} s   "
+          f"({pooled / children * 1e3:.2f} ms a child; {rebuild / pooled:.2f}x faster)")
 
 
 def record_diseases() -> list[str]:
@@ -228,13 +308,15 @@ def record_diseases() -> list[str]:
 
 
 def main() -> None:
+    domains.install()  # as every entry point that writes: the import keeps the worklist's table
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--children", type=int, default=30_000)
+    parser.add_argument("--demographic", type=int, default=0, help="further children with no vaccination recorded")
     parser.add_argument("--quick", action="store_true", help="2,000 children, fewer rounds")
     args = parser.parse_args()
     children, rounds = (2_000, 5) if args.quick else (args.children, 21)
     with database() as url:
-        asyncio.run(run(url, children, rounds))
+        asyncio.run(run(url, children, args.demographic, rounds))
 
 
 if __name__ == "__main__":

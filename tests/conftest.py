@@ -24,6 +24,7 @@ import uvicorn
 from fhirpy import SyncFHIRClient
 
 from helpers import bearer, system_token
+from medcard import domains
 from medcard.app import create_app
 from medcard.config import Settings
 from medcard.core import jsonutil, migrate
@@ -32,6 +33,7 @@ from medcard.core.embedded import embedded_database
 from medcard.fhir.validation import validation_issues
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+domains.install()  # as every entry point does: tests that write through the store directly keep the worklist too
 
 # The day medcard's calendar shows in every test: ages, the policy's age limits, the pediatric operations'
 # default date and `ap` date searches are reckoned on it, so no test passes today and fails on a later date.

@@ -161,5 +161,6 @@ def test_db_rebuild_derived_recomputes_the_worklist_table(tmp_path: Path, databa
     assert out.returncode == 0, out.stderr
     assert "recomputed for 1 patients" in out.stdout
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT DISTINCT patient_id, holder FROM vaccination_due").fetchall()
+        rows = conn.execute("SELECT DISTINCT v.patient_id, h.holder FROM vaccination_due v "
+                            "JOIN vaccination_due_holder h ON h.id = ANY(v.holders)").fetchall()
     assert rows == [("p-rebuild", "Organization/o1")]

@@ -41,6 +41,7 @@ LAYERS: dict[str, str] = {
     "medcard.cli": SURFACE,
     "medcard.launch": SURFACE,  # what the commands share: settings, logging, the database to use
     "medcard.worker": SURFACE,
+    "medcard.domains": SURFACE,  # hands the domains' derived tables to the store, for every entry point
     "medcard.web": SURFACE,  # the workspace and portal pages, when they come
     "medcard.fhir.api": SURFACE,  # the FHIR REST routes
     "medcard.fhir.bulk.cli": SURFACE,  # `medcard import` / `export`: progress bar and summary

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medcard import __version__
+from medcard import __version__, domains
 from medcard.access import audit
 from medcard.access.mount import mount_access
 from medcard.config import Settings, get_settings
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     url = database_url or settings.database_url
     if not url:
         raise RuntimeError("no database: set MEDCARD_DATABASE_URL or start medcard with `medcard serve`")
+    domains.install()  # the derived tables every write keeps (the vaccination worklist)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

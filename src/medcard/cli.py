@@ -30,6 +30,9 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """medcard's commands."""
+    from medcard import domains
+
+    domains.install()  # every command that writes (import, synth, db rebuild-derived) keeps the derived tables
 
 
 @app.command()

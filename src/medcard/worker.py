@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 
+from medcard import domains
 from medcard.access import audit
 from medcard.config import get_settings
 from medcard.core.db import Database
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 async def work(url: str) -> None:
     """Take and run jobs until SIGTERM or SIGINT."""
     settings = get_settings()
+    domains.install()  # the derived tables an import keeps (the vaccination worklist)
     db = Database(url, min_size=1, max_size=3)
     await db.open()
     async with db.transaction() as conn:

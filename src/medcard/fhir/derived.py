@@ -7,14 +7,18 @@ their current resources. :meth:`medcard.fhir.store.WriteBatch.flush` calls :func
 :func:`after` around every flush, so every write path (REST interactions, transaction and batch
 Bundles, bulk import) keeps derived data in step, in the same transaction, with no extra round
 trip when the batch touches no watched type.
+
+The store knows no domain: the domains' tables are handed to :func:`install` by each entry point
+before it writes (``medcard.domains.install``: the server, the job worker, the commands), so that
+imports run one way (domain -> store). A write before that is refused rather than leaving the
+derived tables silently behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from functools import cache
 
 from psycopg import AsyncConnection
 
@@ -35,12 +39,24 @@ class Derived:
     rebuild: Callable[[AsyncConnection, Executor | None], Awaitable[int]]
 
 
-@cache
-def registry() -> tuple[Derived, ...]:
-    """Every derived table medcard keeps."""
-    from medcard.pediatrics import vaccination_due
+_installed: tuple[Derived, ...] | None = None
 
-    return (vaccination_due.DERIVED,)
+
+def install(tables: Iterable[Derived]) -> None:
+    """Make these the derived tables every write keeps (at start; installing the same set again changes nothing)."""
+    global _installed
+    tables = tuple(tables)
+    if len({d.name for d in tables}) != len(tables):
+        raise ValueError("two derived tables with the same name")
+    _installed = tables
+
+
+def registry() -> tuple[Derived, ...]:
+    """Every derived table medcard keeps (installed at start)."""
+    if _installed is None:
+        raise RuntimeError("no derived tables installed: an entry point that writes calls medcard.domains.install() "
+                           "first, or the vaccination worklist would miss its writes")
+    return _installed
 
 
 @dataclass

@@ -2,24 +2,31 @@
 
 The forecast of one child costs ~0.4 ms in Python, too much to run for 30,000 children per
 request. So each child's forecast is stored as *dates*, not statuses: for every disease, the
-periods during which its next dose is overdue if nothing more is recorded (``overdue_during``,
-a ``daterange``), with the dose number and its due and overdue dates. "Overdue on D" is then
-``overdue_during @> D`` for any date D, past or future, and no nightly job is needed: a status
-changes with the calendar only at dates the periods already hold.
+periods during which its next dose is overdue if nothing more is recorded, with the dose number
+and its earliest, due and overdue dates. "Overdue on D" is then ``overdue_during @> D`` for any
+date D, past or future, and no nightly job is needed: a status changes with the calendar only at
+dates the periods already hold.
 
 The periods are found by walking the child's life from birth to 18: the forecast can change only
 on a finite set of days (an event, the end of an exemption, a dose's due and overdue dates, a
 yearly dose rolling over, a catch-up age limit, the start or end of a calendar version), so it
 is computed once per such day and is constant in between.
 
-Rows are keyed by the child's *holder* (``Organization/x`` from ``managingOrganization``,
-``PractitionerRole/y`` or ``Practitioner/z`` from ``generalPractitioner``): one row per holder
-and period, so a worklist is one GiST range scan on ``(holder_key, overdue_during)``, where
-``holder_key`` is a 64-bit hash of the holder that PostgreSQL generates (migration 0008: half
-the index's cost of a text key). The table is
-refreshed for a patient in the same transaction as any write of that patient's Patient,
-Immunization or Flag (``medcard.fhir.derived``), under a per-patient advisory lock so that two
-concurrent writers cannot each store a forecast missing the other's dose.
+One row per child and disease (migration 0013): all the disease's periods in one
+``datemultirange`` (``overdue_during``), their details in arrays ordered by start
+(``periods``: start, earliest, due, overdue; ``dose_numbers``), and the child's *holders*
+(``Organization/x`` from ``managingOrganization``, ``PractitionerRole/y`` or ``Practitioner/z``
+from ``generalPractitioner``) as ids of ``vaccination_due_holder`` in one ``integer[]``. A
+worklist is one GiST scan on ``(holders, overdue_during)``. A child with no vaccination has 28
+periods to 18 (17 of them the yearly influenza dose), which took 56 rows (one per period and
+holder) before and take 12 now (one per disease), about a quarter of the bytes; the index on a
+multirange keeps its bounding range, so a disease with several periods is rechecked on the row
+(influenza: about two rows read for one listed).
+
+The table is refreshed for a patient in the same transaction as any write of that patient's
+Patient, Immunization or Flag (``medcard.fhir.derived``, installed by ``medcard.domains``), under
+a per-patient advisory lock so that two concurrent writers cannot each store a forecast missing
+the other's dose.
 """
 
 from __future__ import annotations
@@ -159,57 +166,98 @@ def holders(patient: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-Row = tuple[str, str, str | None, str, int | None, date, date, date, str]
+@dataclass(frozen=True)
+class ChildPeriods:
+    """One child's id, holders and overdue periods (none without a birth date or a holder)."""
+
+    patient_id: str
+    holders: tuple[str, ...]
+    periods: tuple[DuePeriod, ...]
 
 
-def _child_periods(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
-                   flags: Iterable[dict[str, Any]]) -> tuple[str, list[str], str | None, list[DuePeriod]]:
-    """The child's id, holders, clinic and overdue periods (no periods without a birth date or a holder)."""
+def child_periods(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
+                  flags: Iterable[dict[str, Any]]) -> ChildPeriods:
+    """What the table keeps of one child, from its Patient, Immunization and Flag resources."""
     pid = str(patient["id"])
     facts = record.patient_from(patient)
-    owners = holders(patient)
+    owners = tuple(holders(patient))
     if isinstance(facts, str) or not owners:
-        return pid, owners, None, []
+        return ChildPeriods(pid, owners, ())
     found = record.immunizations_from(immunizations, flags)
-    periods = overdue_periods(record.child_from(facts, found), found.events)
-    org = next((h.split("/", 1)[1] for h in owners if h.startswith("Organization/")), None)
-    return pid, owners, org, periods
+    return ChildPeriods(pid, owners, tuple(overdue_periods(record.child_from(facts, found), found.events)))
 
 
-def rows_for(patient: dict[str, Any], immunizations: Iterable[dict[str, Any]],
-             flags: Iterable[dict[str, Any]]) -> list[Row]:
-    """The table's rows for one child (none when the child has no birth date or no holder)."""
-    pid, owners, org, periods = _child_periods(patient, immunizations, flags)
-    return [(pid, holder, org, p.disease, p.dose_number, p.earliest, p.due, p.overdue, f"[{p.start},{p.end})")
-            for holder in owners for p in periods]
+Row = tuple[str, str, str, str, str]  # patient_id, disease, overdue_during, periods, dose_numbers (COPY text)
+
+
+def rows_for(child: ChildPeriods) -> list[Row]:
+    """The table's rows for one child but its holders: one per disease with an overdue period."""
+    by_disease: dict[str, list[DuePeriod]] = {}
+    for p in child.periods:
+        by_disease.setdefault(p.disease, []).append(p)
+    pid = copytext.text(child.patient_id)
+    rows = []
+    for disease, periods in by_disease.items():
+        periods.sort(key=lambda p: p.start)
+        # adjacent periods merge in the multirange; their details stay apart, found by start
+        ranges = ",".join(f"[{p.start},{p.end})" for p in periods)
+        details = ",".join(f"{{{p.start},{p.earliest},{p.due},{p.overdue}}}" for p in periods)
+        doses = ",".join("NULL" if p.dose_number is None else str(p.dose_number) for p in periods)
+        rows.append((pid, copytext.text(disease), f"{{{ranges}}}", f"{{{details}}}", f"{{{doses}}}"))
+    return rows
 
 
 # --- The table ----------------------------------------------------------------------------------
 
 _READ = """SELECT r.resource_type, r.patient_id, r.content FROM resource r
             WHERE r.patient_id = ANY(%s) AND r.resource_type = ANY(%s) AND NOT r.deleted"""
-_COLUMNS = "patient_id, holder, organization_id, disease, dose_number, earliest, due, overdue, overdue_during"
+_COLUMNS = "holders, patient_id, disease, overdue_during, periods, dose_numbers"
+# The patients' old rows go, and the ids of their holders come back, in one round trip.
+_DELETE_AND_HOLDERS = """WITH gone AS (DELETE FROM vaccination_due WHERE patient_id = ANY(%s))
+SELECT holder, id FROM vaccination_due_holder WHERE holder = ANY(%s)"""
+_NEW_HOLDERS = """INSERT INTO vaccination_due_holder (holder) SELECT h FROM unnest(%s::text[]) AS h ORDER BY h
+ON CONFLICT (holder) DO NOTHING RETURNING holder, id"""
+_HOLDERS = "SELECT holder, id FROM vaccination_due_holder WHERE holder = ANY(%s)"
 
 
 Record = tuple[str, list[str], list[str]]  # one child's Patient, Immunization and Flag JSON
+Encoded = tuple[tuple[str, ...], str]  # one child's holders, and its rows in COPY text without the holders column
 _PART = 50  # children per task of a worker process
 
 
-def copy_text(records: Sequence[Record]) -> str:
-    """The rows of several children, from their resources' JSON, in COPY text form (module level, so that
-    a worker process can run it and hand back one string)."""
-    lines: list[str] = []
+def encode(records: Sequence[Record]) -> list[Encoded]:
+    """The rows of several children, from their resources' JSON (module level, so that a worker process
+    can run it and hand back strings; the holders' ids are the writer's to find)."""
+    out: list[Encoded] = []
     for patient, immunizations, flags in records:
-        pid, owners, org, periods = _child_periods(jsonutil.loads(patient), map(jsonutil.loads, immunizations),
-                                                   map(jsonutil.loads, flags))
-        if not periods:
-            continue
-        # a period's columns are the same for each holder: encoded once
-        tails = copytext.rows("", [(p.disease, p.dose_number, p.earliest, p.due, p.overdue, f"[{p.start},{p.end})")
-                                   for p in periods])
-        heads = [copytext.rows("", [(pid, holder, org)])[:-1] + "\t" for holder in owners]
-        lines += [head + tail + "\n" for head in heads for tail in tails.split("\n")[:-1]]
-    return "".join(lines)
+        child = child_periods(jsonutil.loads(patient), map(jsonutil.loads, immunizations), map(jsonutil.loads, flags))
+        if child.periods:
+            out.append((child.holders, "".join("\t".join(row) + "\n" for row in rows_for(child))))
+    return out
+
+
+async def _holder_ids(conn: AsyncConnection, patient_ids: list[str], names: set[str]) -> dict[str, int]:
+    """Delete the patients' rows and find (or add) the ids of these holders."""
+    wanted = sorted(names)
+    cur = await conn.execute(_DELETE_AND_HOLDERS, (patient_ids, wanted))
+    ids: dict[str, int] = dict(await cur.fetchall())
+    if len(ids) < len(wanted):
+        cur = await conn.execute(_NEW_HOLDERS, ([n for n in wanted if n not in ids],))
+        ids.update(await cur.fetchall())
+    if len(ids) < len(wanted):  # added meanwhile by a transaction that has committed since: visible now
+        cur = await conn.execute(_HOLDERS, ([n for n in wanted if n not in ids],))
+        ids.update(await cur.fetchall())
+    return ids
+
+
+async def _encode(records: list[Record], executor: Executor | None) -> list[Encoded]:
+    if executor is None:
+        return encode(records)
+    # in parts, so that every worker of the pool takes some
+    loop = asyncio.get_running_loop()
+    parts = [records[start:start + _PART] for start in range(0, len(records), _PART)]
+    return [e for part in await asyncio.gather(*(loop.run_in_executor(executor, encode, part) for part in parts))
+            for e in part]
 
 
 async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor: Executor | None = None) -> None:
@@ -231,17 +279,15 @@ async def refresh(conn: AsyncConnection, patient_ids: Collection[str], executor:
         by_patient.setdefault(pid, {}).setdefault(rtype, []).append(content)
     records = [(patient, parts.get("Immunization", []), parts.get("Flag", []))
                for parts in by_patient.values() for patient in parts.get("Patient", ())]
-    if executor is None:
-        text = copy_text(records)
-    else:  # in parts, so that every worker of the pool takes some
-        loop = asyncio.get_running_loop()
-        parts = [records[start:start + _PART] for start in range(0, len(records), _PART)]
-        text = "".join(await asyncio.gather(*(loop.run_in_executor(executor, copy_text, part) for part in parts)))
-    async with conn.cursor() as c:
-        await c.execute("DELETE FROM vaccination_due WHERE patient_id = ANY(%s)", (ids,))
-        if text:
-            async with c.copy(f"COPY vaccination_due ({_COLUMNS}) FROM STDIN") as copy:
-                await copy.write(text)
+    encoded = await _encode(records, executor)
+    holder_ids = await _holder_ids(conn, ids, {h for owners, _ in encoded for h in owners})
+    lines = []
+    for owners, text in encoded:
+        head = "{" + ",".join(map(str, sorted(holder_ids[h] for h in owners))) + "}\t"
+        lines += [head + line + "\n" for line in text.split("\n")[:-1]]
+    if lines:
+        async with conn.cursor() as c, c.copy(f"COPY vaccination_due ({_COLUMNS}) FROM STDIN") as copy:
+            await copy.write("".join(lines))
 
 
 async def rebuild(conn: AsyncConnection, patient_ids: Collection[str] | None = None, *, chunk: int = 1000,
@@ -298,20 +344,30 @@ class WorklistChild:
     overdue: tuple[Overdue, ...]
 
 
+# The holders asked for as ids (one unknown: {0}, which no row holds). The page's children's rows are
+# read again by patient, with the same date and diseases, for their details (the period in force on the
+# date is the last to start by then): joining them back to ``hits`` instead, the planner (which cannot
+# tell how many rows an ``integer[]`` containment matches) chose a loop over every hit for each child.
 WORKLIST_SQL = """
 WITH hits AS (
-    SELECT v.patient_id, v.disease, v.dose_number, v.earliest, v.due, v.overdue FROM vaccination_due v
-     WHERE v.holder_key = hashtextextended(%(holder)s, 0) AND v.holder = %(holder)s
+    SELECT v.patient_id FROM vaccination_due v
+     WHERE v.holders @> (SELECT CASE WHEN count(*) = cardinality(%(holders)s::text[]) THEN array_agg(h.id)
+                                     ELSE '{0}' END
+                           FROM vaccination_due_holder h WHERE h.holder = ANY(%(holders)s::text[]))
        AND v.overdue_during @> %(on)s::date
-       AND (%(org)s::text IS NULL OR v.organization_id = %(org)s)
        AND (%(diseases)s::text[] IS NULL OR v.disease = ANY(%(diseases)s))),
 page AS (
     SELECT DISTINCT patient_id FROM hits WHERE patient_id > %(after)s ORDER BY patient_id LIMIT %(count)s)
 SELECT c.total, x.* FROM (SELECT count(DISTINCT patient_id) AS total FROM hits) c
   LEFT JOIN LATERAL (
-       SELECT h.patient_id, r.content, h.disease, h.dose_number, h.earliest, h.due, h.overdue
-         FROM page p JOIN hits h ON h.patient_id = p.patient_id
-         JOIN resource r ON r.resource_type = 'Patient' AND r.id = p.patient_id) x ON true
+       SELECT v.patient_id, r.content, v.disease, v.dose_numbers[k.i] AS dose_number,
+              v.periods[k.i][2] AS earliest, v.periods[k.i][3] AS due, v.periods[k.i][4] AS overdue
+         FROM page p
+         JOIN resource r ON r.resource_type = 'Patient' AND r.id = p.patient_id
+         JOIN vaccination_due v ON v.patient_id = p.patient_id AND v.overdue_during @> %(on)s::date
+                               AND (%(diseases)s::text[] IS NULL OR v.disease = ANY(%(diseases)s))
+         CROSS JOIN LATERAL (SELECT max(s.i) AS i FROM generate_subscripts(v.periods, 1) AS s(i)
+                              WHERE v.periods[s.i][1] <= %(on)s::date) AS k) x ON true
  ORDER BY x.patient_id, x.overdue, x.disease
 """
 
@@ -320,8 +376,12 @@ async def worklist(conn: AsyncConnection, holder: str, on: date, *, organization
                    diseases: Sequence[str] | None = None, after: str = "",
                    count: int = 100) -> tuple[int, list[WorklistChild]]:
     """Children of ``holder`` (``Organization/x``, ``PractitionerRole/y``) with a vaccination overdue on ``on``:
-    how many in all, and one page of them in patient-id order after ``after``; one statement."""
-    cur = await conn.execute(WORKLIST_SQL, {"holder": holder, "on": on, "org": organization,
+    how many in all, and one page of them in patient-id order after ``after``; one statement.
+
+    ``organization``: only children also attached to ``Organization/<organization>`` (a district of a clinic).
+    """
+    wanted = list(dict.fromkeys([holder, *([f"Organization/{organization}"] if organization else [])]))
+    cur = await conn.execute(WORKLIST_SQL, {"holders": wanted, "on": on,
                                             "diseases": list(diseases) if diseases else None, "after": after,
                                             "count": count})
     total = 0
