@@ -21,6 +21,8 @@ from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import today_moscow
 from medcard.fhir.api import errors as fhir_errors
 from medcard.fhir.api.bulk import router as bulk_router
+from medcard.fhir.api.disconnect import CancelOnDisconnect
+from medcard.fhir.api.http import InputGuard
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
@@ -106,6 +108,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.router.routes.extend(fhir_router.routes)  # plain Starlette routes (see FhirRoutes)
     fhir_errors.install(app)
 
+    app.add_middleware(CancelOnDisconnect)  # innermost: a request whose client went is logged as 499
+    app.add_middleware(InputGuard, settings=settings)
     app.add_middleware(RequestLog)
 
     @app.get("/healthz", include_in_schema=False)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     )
     page_size: int = Field(default=50, ge=1, description="Default page size of Bundles.")
     max_page_size: int = Field(default=1000, ge=1, description="Cap on _count.")
+    max_search_criteria: int = Field(default=20, ge=1, description="Most criteria one search may have (each "
+                                     "repetition of a parameter and each part of a chained or _has parameter "
+                                     "counts; also the most _include/_revinclude values and _sort keys); 400 beyond.")
+    max_search_or_values: int = Field(default=100, ge=1, description="Most comma-separated (OR) values one "
+                                      "search parameter may have; 400 beyond.")
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     job_workers: int = Field(default=1, ge=0, description="Background job workers `medcard serve` starts "
                              "(bulk import and export); 0 to run them elsewhere with `medcard worker`.")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
 import pytest
 
-from helpers import FHIR_JSON, body, created_id, post, put
+from conftest import ServerThread
+from helpers import FHIR_JSON, bearer, body, create_account, created_id, person_token, post, put
+from medcard.config import Settings
+from medcard.core import jsonutil
+from medcard.fhir.search.index import MAX_INDEXED_BYTES
+from medcard.fhir.search.limits import MAX_VALUE_LENGTH
 
 
 def rows(database_url: str) -> int:
@@ -184,3 +193,245 @@ def test_identifiers_with_wrong_check_digits_are_422_with_their_location(http: h
     assert r.status_code == 422
     assert body(r)["issue"][0]["expression"] == ["Patient.identifier[1].value"]
     assert rows(database_url) == 1
+
+
+# Text no value can hold: U+0000, lone surrogates, control characters ------------------------------
+
+
+def _refused(r: httpx.Response, *named: str, status: int = 400) -> dict[str, object]:
+    """The answer is the status with an OperationOutcome whose text names each of ``named``."""
+    assert r.status_code == status, r.text
+    outcome = body(r)
+    assert outcome["resourceType"] == "OperationOutcome"
+    text = " ".join(str(i.get("diagnostics", "")) + " " + " ".join(i.get("expression", [])) for i in outcome["issue"])
+    for name in named:
+        assert name in text, text
+    return dict(outcome)
+
+
+# (path, parameter as written): every type of search parameter, modifiers, chains, _has and controls
+SEARCH_PARAMETERS = [
+    ("/Patient", "gender"), ("/Patient", "identifier"), ("/Patient", "family"), ("/Patient", "family:exact"),
+    ("/Patient", "birthdate"), ("/Observation", "value-quantity"), ("/RiskAssessment", "probability"),
+    ("/Observation", "subject"), ("/Observation", "patient"), ("/ValueSet", "url"), ("/Patient", "_id"),
+    ("/Patient", "_lastUpdated"), ("/Patient", "_content"), ("/Patient", "_text"), ("/Patient", "phonetic"),
+    ("/Observation", "subject:Patient.name"), ("/Patient", "_has:Observation:patient:code"), ("/Patient", "_sort"),
+    ("/Patient", "_include"), ("/Patient", "_count"), ("/Patient", "_cursor"),
+]
+
+
+@pytest.mark.parametrize(("path", "name"), SEARCH_PARAMETERS)
+@pytest.mark.parametrize("raw", ["%00", "a%00b", "%01", "%1B"])
+def test_control_characters_in_a_search_value_are_400_naming_the_parameter(
+        http: httpx.Client, path: str, name: str, raw: str) -> None:
+    _refused(http.get(f"{path}?{name}={raw}"), f"'{name}'", "control character")
+
+
+@pytest.mark.parametrize("raw", ["%FF", "%ED%A0%80", "a%C3"])  # not UTF-8; a surrogate as UTF-8 bytes; cut short
+def test_a_search_value_that_is_not_utf8_is_400_not_a_replacement_character(http: httpx.Client, raw: str) -> None:
+    _refused(http.get(f"/Patient?family={raw}"), "'family'", "not UTF-8")
+
+
+def test_a_parameter_name_with_nul_is_400(http: httpx.Client) -> None:
+    _refused(http.get("/Patient?fam%00ily=x"), "name of the query parameter", "U+0000")
+
+
+@pytest.mark.parametrize(("body_text", "message"), [
+    (b"family=%00", "control character"), (b"family=%FF", "not UTF-8"), (b"gender=a%00b&family=x", "'gender'")])
+def test_a_search_form_with_unreadable_text_is_400(http: httpx.Client, body_text: bytes, message: str) -> None:
+    r = http.post("/Patient/_search", content=body_text, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _refused(r, message)
+
+
+def test_nul_in_the_path_is_400(http: httpx.Client) -> None:
+    _refused(http.get("/Patient/a%00b"), "URL path", "U+0000")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_nul_in_the_criteria_of_a_conditional_write_is_400(http: httpx.Client, database_url: str, method: str) -> None:
+    r = http.request(method, "/Patient?family=%00", content=jsonutil.dumps({"resourceType": "Patient"}),
+                     headers=FHIR_JSON)
+    _refused(r, "'family'")
+    assert rows(database_url) == 0
+
+
+def test_nul_in_if_none_exist_is_400(http: httpx.Client, database_url: str) -> None:
+    r = post(http, "/Patient", {"resourceType": "Patient"}, {"If-None-Exist": "identifier=urn:x|%00"})
+    _refused(r, "if-none-exist", "U+0000")
+    assert rows(database_url) == 0
+
+
+def test_nul_in_a_break_glass_reason_is_400(server: object, database_url: str, http: httpx.Client) -> None:
+    child = created_id(post(http, "/Patient", {"resourceType": "Patient", "gender": "female"}))
+    doctor = create_account(database_url, "staff", "dr.elsewhere", roles=[("pediatrician", "org-other")])
+    with httpx.Client(base_url=str(http.base_url), timeout=30,
+                      headers=bearer(person_token(database_url, doctor))) as staff:
+        r = staff.get(f"/Patient/{child}", headers={"X-Break-Glass": "emergency%00"})
+        _refused(r, "x-break-glass", "U+0000")
+        assert staff.get(f"/Patient/{child}", headers={"X-Break-Glass": "emergency"}).status_code == 200
+
+
+@pytest.mark.parametrize("keyset", [
+    '["n", ["\\u0000", "x"]]', '["n", ["Patient", "\\ud800"]]', '["n", ["2024-01-01", "Patient", "x"]]'])
+def test_an_edited_paging_token_is_400(http: httpx.Client, keyset: str) -> None:
+    token = base64.urlsafe_b64encode(keyset.encode()).decode().rstrip("=")
+    _refused(http.get("/Patient", params={"_cursor": token}), "paging token")
+
+
+def test_an_edited_paging_token_of_a_sorted_search_is_400(http: httpx.Client) -> None:
+    """The keyset's values must be of the sort keys' types, not text PostgreSQL fails to cast."""
+    for raw in ('["n", ["not a date", "Patient", "x"]]', '["n", [{"a": 1}, "Patient", "x"]]'):
+        token = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        _refused(http.get("/Patient", params={"_sort": "birthdate", "_cursor": token}), "paging token")
+    token = base64.urlsafe_b64encode(b'["n", ["1e999999", "RiskAssessment", "x"]]').decode().rstrip("=")
+    _refused(http.get("/RiskAssessment", params={"_sort": "probability", "_cursor": token}), "paging token")
+
+
+@pytest.mark.parametrize(("escaped", "where"), [
+    ("a\\u0000b", "Patient.name[0].family"), ("\\ud800", "Patient.name[0].family"),
+    ("x\\udfff", "Patient.name[0].family")])
+def test_unstorable_text_in_a_resource_is_400_at_its_element(http: httpx.Client, database_url: str, escaped: str,
+                                                              where: str) -> None:
+    raw = b'{"resourceType": "Patient", "name": [{"family": "' + escaped.encode() + b'"}]}'
+    outcome = _refused(http.post("/Patient", content=raw, headers=FHIR_JSON), where)
+    assert outcome["issue"][0]["expression"] == [where]  # type: ignore[index]
+    assert rows(database_url) == 0
+
+
+@pytest.mark.parametrize(("char", "where"), [
+    ("\\u0001", "Patient.name[0].family"), ("\\u001b", "Patient.identifier[0].value"), ("\\u0007", "Patient.gender")])
+def test_control_characters_in_a_resource_are_400_at_their_element(http: httpx.Client, char: str, where: str) -> None:
+    raw = (b'{"resourceType": "Patient", "name": [{"family": "a' + (char.encode() if "family" in where else b"")
+           + b'"}], "identifier": [{"system": "urn:x", "value": "v' + (char.encode() if "value" in where else b"")
+           + b'"}], "gender": "male' + (char.encode() if "gender" in where else b"") + b'"}')
+    outcome = _refused(http.post("/Patient", content=raw, headers=FHIR_JSON), where, "control character")
+    assert [where] in [i.get("expression") for i in outcome["issue"]]  # type: ignore[attr-defined]
+    # the control character is shown as an escape: the OperationOutcome itself is valid FHIR (the fixture checks)
+
+
+def test_unstorable_text_in_a_json_patch_or_a_bundle_is_400(http: httpx.Client) -> None:
+    pid = created_id(post(http, "/Patient", {"resourceType": "Patient", "gender": "male"}))
+    r = http.patch(f"/Patient/{pid}", content=b'[{"op": "add", "path": "/name", "value": [{"family": "\\u0000"}]}]',
+                   headers={"Content-Type": "application/json-patch+json"})
+    _refused(r, "$[0].value[0].family")
+    for entry in (b'{"request": {"method": "GET", "url": "Patient?family=\\ud800"}}',
+                  b'{"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient", '
+                  b'"ifNoneExist": "family=\\u0000"}}'):
+        r = http.post("", content=b'{"resourceType": "Bundle", "type": "batch", "entry": [' + entry + b"]}",
+                      headers=FHIR_JSON)
+        _refused(r, "Bundle.entry[0].request")
+
+
+# Numbers out of range --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "name"), [("/Observation", "value-quantity"), ("/RiskAssessment", "probability"),
+                                            ("/Observation", "component-value-quantity")])
+@pytest.mark.parametrize("number", ["1e999999", "-1e999999", "1e-999999", "gt1e999999", "ap-1e999999",
+                                    "1" * 200, "0." + "0" * 1200 + "1", "1e999999|http://unitsofmeasure.org|mg"])
+def test_numbers_out_of_range_in_a_search_are_400_naming_the_parameter(http: httpx.Client, path: str, name: str,
+                                                                       number: str) -> None:
+    _refused(http.get(path, params={name: number}), f"'{name}'")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_a_number_out_of_range_in_a_conditional_write_is_400(http: httpx.Client, method: str) -> None:
+    r = http.request(method, "/Observation?value-quantity=1e999999",
+                     content=jsonutil.dumps({"resourceType": "Observation", "status": "final", "code": {"text": "x"}}),
+                     headers=FHIR_JSON)
+    _refused(r, "'value-quantity'")
+
+
+def test_numbers_in_range_still_match(http: httpx.Client) -> None:
+    post(http, "/Observation", {"resourceType": "Observation", "status": "final", "code": {"text": "w"},
+                                "valueQuantity": {"value": Decimal("1E+50"), "unit": "kg"}})
+    found = body(http.get("/Observation", params={"value-quantity": "gt1e49"}))
+    assert found["total"] == 1
+    assert body(http.get("/Observation", params={"value-quantity": "gt1e51"}))["total"] == 0
+
+
+@pytest.mark.parametrize(("number", "why"), [
+    ("1e999999", "too large"), ("-1e999999", "too large"), ("1e-999999", "places after the decimal point"),
+    ("1e1000", "too large"), ("1." + "1" * 20000, "digits"), ("1" * 5000, "digits"),
+    ("9" * 101, "digits")])
+def test_decimals_out_of_range_in_a_resource_are_400_at_their_element(http: httpx.Client, database_url: str,
+                                                                       number: str, why: str) -> None:
+    raw = (b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+           b'"valueQuantity": {"value": ' + number.encode() + b"}}")
+    outcome = _refused(http.post("/Observation", content=raw, headers=FHIR_JSON), why)
+    assert outcome["issue"][0]["expression"] == ["Observation.value.ofType(Quantity).value"]  # type: ignore[index]
+    assert rows(database_url) == 0
+
+
+def test_an_integer_of_thousands_of_digits_is_400_at_its_element(http: httpx.Client) -> None:
+    raw = b'{"resourceType": "Patient", "multipleBirthInteger": ' + b"7" * 5000 + b"}"
+    outcome = _refused(http.post("/Patient", content=raw, headers=FHIR_JSON), "out of range")
+    assert outcome["issue"][0]["expression"] == ["Patient.multipleBirth.ofType(integer)"]  # type: ignore[index]
+
+
+def test_decimals_within_the_range_keep_their_digits(http: httpx.Client) -> None:
+    number = "-0." + "0" * 900 + "123456789012345678901234567890"
+    raw = (b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+           b'"valueQuantity": {"value": ' + number.encode() + b"}}")
+    r = http.post("/Observation", content=raw, headers=FHIR_JSON)
+    assert r.status_code == 201, r.text
+    assert body(r)["valueQuantity"]["value"] == Decimal(number)
+
+
+# Values longer than an index row ----------------------------------------------------------------
+
+
+def test_a_token_longer_than_an_index_row_holds_is_422_naming_the_element(http: httpx.Client,
+                                                                           database_url: str) -> None:
+    long = "x" * (MAX_INDEXED_BYTES + 1)
+    for resource, where in (
+            ({"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": long}]}, "Patient.identifier"),
+            ({"resourceType": "Observation", "status": "final", "code": {"coding": [{"system": long, "code": "c"}]}},
+             "Observation.code"),
+            ({"resourceType": "ValueSet", "status": "draft", "url": "urn:" + long}, "ValueSet.url")):
+        r = post(http, f"/{resource['resourceType']}", resource)
+        outcome = _refused(r, where, str(MAX_INDEXED_BYTES), status=422)
+        assert outcome["issue"][0]["code"] == "too-long"  # type: ignore[index]
+    assert rows(database_url) == 0
+    ok = {"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": "я" * (MAX_INDEXED_BYTES // 2)}]}
+    assert post(http, "/Patient", ok).status_code == 201
+
+
+def _name(length: int, alphabet: str) -> str:
+    """A name of random letters: PostgreSQL compresses repeated text, which would fit in an index row."""
+    rng = random.Random(14)
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+def test_long_names_are_stored_and_found_by_their_beginning(http: httpx.Client) -> None:
+    # a name of 5,000 letters; and one whose folded form is several times as long (NFKD of ligatures)
+    cyrillic = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+    for family in (_name(5000, cyrillic), _name(600, "\ufdfa\ufdfb\u3300\u3301\u3302\u3303\u33ff\ufb01")):
+        pid = created_id(post(http, "/Patient", {"resourceType": "Patient", "name": [{"family": family}]}))
+        found = body(http.post("/Patient/_search", content=urlencode({"family": family[:300]}).encode(),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"}))
+        assert [e["resource"]["id"] for e in found["entry"]] == [pid]
+    found = body(http.get("/Patient", params={"phonetic": _name(1000, cyrillic)}))  # by its skeleton's beginning
+    assert len(found["entry"]) == 1
+
+
+def test_a_search_value_longer_than_any_stored_value_is_400(http: httpx.Client) -> None:
+    _refused(http.get("/Patient", params={"family": "a" * (MAX_VALUE_LENGTH + 1)}), "'family'",
+             str(MAX_VALUE_LENGTH))
+
+
+@pytest.mark.parametrize(("path", "form"), [
+    ("/auth/login", b"username=a%00b&password=x"),
+    ("/oauth/token", b"grant_type=client_credentials&client_id=a%00b&client_secret=x"),
+    ("/oauth/token", b"grant_type=client_credentials&client_id=%C3%28&client_secret=x"),
+])
+def test_forms_of_every_route_with_unreadable_text_are_400(server: ServerThread, path: str, form: bytes) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
+        r = client.post(path, content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _refused(r, "in the form")
+
+
+def test_a_form_larger_than_the_body_limit_is_413(http: httpx.Client, settings: Settings) -> None:
+    form = b"family=" + b"a" * settings.max_body_bytes
+    r = http.post("/Patient/_search", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413

@@ -6,8 +6,17 @@ one place (``medcard.fhir.api.errors``), pages as a friendly message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+
+# What a FHIR string may not hold (controls below U+0020 but tab, LF, CR; lone surrogates): a message that
+# quotes bad input shows such characters as escapes, so the OperationOutcome stays valid and serializable.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +32,10 @@ class Issue:
         out: dict[str, Any] = {
             "severity": self.severity,
             "code": self.code,
-            "diagnostics": self.diagnostics,
+            "diagnostics": _printable(self.diagnostics),
         }
         if self.expression:
-            out["expression"] = list(self.expression)
+            out["expression"] = [_printable(e) for e in self.expression]
         return out
 
 

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
 from medcard.core import jsonutil
-from medcard.core.errors import BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable
+from medcard.core.errors import BadRequest, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from medcard.fhir import store
 from medcard.fhir.search import engine
 from medcard.fhir.search.engine import SearchRequest
@@ -310,4 +310,4 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         return jsonutil.loads(raw)
     except jsonutil.JsonError as e:
-        raise BadRequest(str(e), code="structure") from None
+        raise BadRequest(str(e), [Issue(str(e), code="structure", expression=(e.path,) if e.path else ())]) from None

@@ -8,6 +8,10 @@ CodeableConcepts whose value sets can be enumerated), and the element invariants
 everywhere (ele-1: no empty objects, arrays or strings; ext-1: an extension has a value or
 extensions, not both; dom-2/dom-4: contained resources carry no contained resources or
 version metadata). Every problem is reported with its FHIRPath location.
+
+Two limits are medcard's own, because PostgreSQL must hold and index what is stored: strings hold
+no control characters (FHIR forbids those below U+0020 but tab, CR and LF; PostgreSQL cannot store
+U+0000) and no lone surrogates, and decimals stay within :func:`decimal_problem`'s range.
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ INTEGER_RANGE = {"integer": (-(2**31), 2**31 - 1), "positiveInt": (1, 2**31 - 1)
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 REFERENCE_PATTERN = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/([A-Za-z0-9\-.]{1,64}))?")
 _DATE_PREFIX = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# Characters FHIR strings cannot hold (below U+0020 except tab, LF, CR), and lone surrogates, which are
+# not characters at all (JSON escapes can make them; UTF-8 cannot carry them).
+_FORBIDDEN_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# Decimals medcard stores and searches: far beyond any measurement (FHIR asks for 18 digits), well within
+# PostgreSQL's numeric (10^131072, 16,383 places after the point) and the size of an index row.
+MAX_DECIMAL_DIGITS = 100
+MAX_DECIMAL_PLACES = 1000  # the smallest digit written is at least 10^-1000
+MAX_DECIMAL_MAGNITUDE = 1000  # the value is below 10^1000
+_LARGEST_PLAIN_INT = 10**MAX_DECIMAL_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,9 @@ class _Slot:
     plain: bool  # one string value (not repeating, not xhtml): :meth:`_Validator.plain_string` may settle it
     codes: frozenset[str] | None  # a code's required value set (the codes of all its systems), if enumerable
     valid: set[str]  # short values of this type already found of the right lexical form (shared by type)
+    # FHIR's rule for strings (no control characters) applies; not to base64Binary, which is no text and
+    # whose pattern already refuses U+0000 and surrogates (its data is the longest string of a resource)
+    text_rule: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +143,7 @@ def _type(spec: Spec, type_name: str) -> _Type:
                            patterns.get(concrete), concrete in ("date", "dateTime", "instant"),
                            concrete in ("string", "markdown") and (type_name, key) != ("Reference", "reference"),
                            nature == _STRING and not element.max_many and concrete != "xhtml", codes,
-                           _valid_values(spec, concrete))
+                           _valid_values(spec, concrete), concrete != "base64Binary")
     found = _types(spec)[type_name] = _Type(tdef, slots, tdef.required)
     return found
 
@@ -315,6 +331,9 @@ class _Validator:
                 self.error(path, f"expected a boolean (true or false), found {_json_type(value)}", "value")
             return
         if kind == _INTEGER:
+            if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+                self.error(path, f"{_clip(str(value))} is out of range for {type_name}", "value")
+                return
             if isinstance(value, bool) or not isinstance(value, int):
                 self.error(path, f"expected an integer ({type_name}), found {_json_type(value)}", "value")
                 return
@@ -324,6 +343,11 @@ class _Validator:
             return
         if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
             self.error(path, f"expected a number (decimal), found {_json_type(value)}", "value")
+            return
+        if isinstance(value, Decimal) or not -_LARGEST_PLAIN_INT < value < _LARGEST_PLAIN_INT:
+            problem = decimal_problem(Decimal(value))
+            if problem is not None:
+                self.error(path, problem, "value")
 
     def plain_string(self, slot: _Slot, value: str) -> bool:
         """Settle a valid single string value (its text kept): True. False, having done nothing, for
@@ -331,11 +355,14 @@ class _Validator:
         if not value or len(value) > MAX_STRING:
             return False
         pattern = slot.pattern
-        if pattern is not None and value not in slot.valid:
-            if not pattern.fullmatch(value):
+        if pattern is None or value not in slot.valid:  # a remembered value passed every check
+            if slot.text_rule and not value.isprintable() and _FORBIDDEN_CHARACTER.search(value):  # first is cheaper
                 return False
-            if len(value) <= _MAX_REMEMBERED_LENGTH and len(slot.valid) < _MAX_REMEMBERED:
-                slot.valid.add(value)  # codes, systems and units recur from resource to resource
+            if pattern is not None:
+                if not pattern.fullmatch(value):
+                    return False
+                if len(value) <= _MAX_REMEMBERED_LENGTH and len(slot.valid) < _MAX_REMEMBERED:
+                    slot.valid.add(value)  # codes, systems and units recur from resource to resource
         if slot.is_date and not _real_date(value):
             return False
         codes = slot.codes
@@ -356,6 +383,10 @@ class _Validator:
             return
         if len(value) > MAX_STRING:
             self.error(path, f"a {type_name} must not exceed 1 MB", "too-costly")
+            return
+        problem = string_problem(value) if slot.text_rule else None
+        if problem is not None:
+            self.error(path, f"the {type_name} {problem}", "value")
             return
         if slot.is_text:
             self.keep_text(value, self.texts)
@@ -443,6 +474,38 @@ def _patterns(spec: Spec) -> dict[str, re.Pattern[str]]:
     for name in ("string", "markdown"):
         out.pop(name, None)  # "[ \r\n\t\S]+": any non-empty text; checked by length instead
     return out
+
+
+def string_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a FHIR string medcard stores (a control character, a lone surrogate), or None."""
+    found = None if text.isprintable() else _FORBIDDEN_CHARACTER.search(text)  # printable: no Cc, no Cs
+    if found is None:
+        return None
+    char = found.group()
+    if "\ud800" <= char <= "\udfff":
+        return f"holds a lone surrogate U+{ord(char):04X}, which is not a Unicode character"
+    return (f"holds the control character U+{ord(char):04X} at position {found.start()}; FHIR strings "
+            "allow none below U+0020 except tab, carriage return and line feed")
+
+
+def decimal_problem(number: Decimal) -> str | None:
+    """Why ``number`` is not a decimal medcard stores and searches, or None.
+
+    The limits keep every value that a measurement can take, and keep PostgreSQL's numeric (and an
+    index row) able to hold it; beyond them a value is refused, never rounded.
+    """
+    if not number.is_finite():
+        return f"{_clip(str(number))} is not a finite number"
+    _sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if len(digits) > MAX_DECIMAL_DIGITS:
+        return f"{_clip(str(number))} has {len(digits)} digits; medcard keeps at most {MAX_DECIMAL_DIGITS}"
+    if exponent + len(digits) > MAX_DECIMAL_MAGNITUDE and digits != (0,):  # the first digit's place >= 10^1000
+        return f"{_clip(str(number))} is too large; medcard keeps numbers below 10^{MAX_DECIMAL_MAGNITUDE}"
+    if exponent < -MAX_DECIMAL_PLACES:
+        return (f"{_clip(str(number))} has digits beyond {MAX_DECIMAL_PLACES} places after the decimal point; "
+                "medcard keeps no more")
+    return None
 
 
 def _coding_in(coding: dict[str, Any], systems: dict[str, frozenset[str]]) -> bool:

@@ -1,24 +1,171 @@
-"""HTTP details of the FHIR API: content negotiation, bodies, Prefer, and building responses."""
+"""HTTP details of the FHIR API: URLs that can be read, content negotiation, bodies, Prefer, responses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medcard.access.authn import BREAK_GLASS_HEADER
 from medcard.config import Settings
 from medcard.core import jsonutil
-from medcard.core.errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from medcard.core.errors import BadRequest, MedcardError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from medcard.core.time import http_date
 from medcard.fhir.interactions import Outcome
+from medcard.fhir.search import limits
+from medcard.fhir.validation import string_problem
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
 CONTENT_TYPE = f"{FHIR_JSON}; charset=utf-8"
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "json", "text/json"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "xml", "text/xml"}
+
+
+# Headers whose values medcard reads percent-decoded (a reason in Russian, a query).
+PERCENT_ENCODED_HEADERS = (BREAK_GLASS_HEADER.lower().encode(), b"if-none-exist")
+
+
+class InputGuard:
+    """ASGI middleware: refuse (400) a URL, header or form no handler could read as text, and apply
+    the search limits of the settings to the request.
+
+    Percent-encoding can put anything in a path, a query, a form (``_search``, the sign-in pages, the
+    token endpoint) or the headers medcard percent-decodes: a U+0000, which PostgreSQL's text cannot
+    hold (so any handler passing it to a query failed with 500), other control characters, or bytes
+    that are not UTF-8 (which Starlette would silently turn into U+FFFD). They are refused here, for
+    every route, before a handler sees them. A form is read whole for that (413 beyond the body limit)
+    and handed on as it came.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limits = limits.SearchLimits(settings.max_search_criteria, settings.max_search_or_values)
+        self.max_body = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = url_problem(scope)
+        if problem is None and _is_form(scope):
+            messages = await _read_form(receive, self.max_body)
+            if messages is None:
+                await _refuse(PayloadTooLarge(f"the form is larger than the limit of {self.max_body} bytes"),
+                              scope, receive, send)
+                return
+            problem = _form_problem(b"".join(m.get("body", b"") for m in messages))
+            receive = _replay(messages, receive)
+        if problem is not None:
+            await _refuse(BadRequest(problem), scope, receive, send)
+            return
+        token = limits.apply(self.limits)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            limits.reset(token)
+
+
+async def _refuse(error: MedcardError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = Response(jsonutil.dumps(error.operation_outcome()), status_code=error.status, media_type=CONTENT_TYPE)
+    await response(scope, receive, send)
+
+
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
+
+
+async def _read_form(receive: Receive, limit: int) -> list[Message] | None:
+    """The messages of a request's whole body, as received; None beyond ``limit`` bytes."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages  # the client went: the handler will see it so
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives the messages already read, then reads on."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+def _form_problem(body: bytes) -> str | None:
+    if not _SUSPECT_URL.search(body):
+        return None
+    problem = _query_problem(body, "form field")
+    return f"{problem} (in the form)" if problem is not None else None
+
+
+# In raw (not yet percent-decoded) URL bytes: what can make text that is not readable.
+_SUSPECT_URL = re.compile(rb"[^\x20-\x7e]|%(?:[01][0-9a-fA-F]|[89a-fA-F][0-9a-fA-F])")
+
+
+def url_problem(scope: Scope) -> str | None:
+    """What makes the request's path, query or percent-encoded headers unreadable, or None."""
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).split(b"?", 1)[0]
+    query = scope.get("query_string", b"")
+    # Most URLs hold only printable ASCII and escapes of it: nothing to decode.
+    if _SUSPECT_URL.search(raw_path):
+        problem = _decoded_problem(raw_path, plus=False)
+        if problem is not None:
+            return f"the URL path {problem}"
+    if _SUSPECT_URL.search(query):
+        problem = _query_problem(query)
+        if problem is not None:
+            return problem
+    for header, value in scope.get("headers") or ():
+        if header in PERCENT_ENCODED_HEADERS:
+            problem = _decoded_problem(value, plus=False)
+            if problem is not None:
+                return f"the header {header.decode()} {problem}"
+    return None
+
+
+def _query_problem(query: bytes, what: str = "query parameter") -> str | None:
+    if _decoded_problem(query) is None:  # the whole query is readable text: so is every part of it
+        return None
+    for part in query.split(b"&"):
+        raw_name, _, raw_value = part.partition(b"=")
+        name_problem = _decoded_problem(raw_name)
+        name = raw_name.decode("latin-1") if name_problem else _decoded(raw_name)
+        if name_problem is not None:
+            return f"the name of the {what} {name!r} {name_problem}"
+        problem = _decoded_problem(raw_value)
+        if problem is not None:
+            return f"the value of the {what} '{name}' {problem}"
+    return None
+
+
+def _decoded(raw: bytes, *, plus: bool = True) -> str:
+    return unquote_to_bytes(raw.replace(b"+", b" ") if plus else raw).decode("utf-8")
+
+
+def _decoded_problem(raw: bytes, *, plus: bool = True) -> str | None:
+    try:
+        text = _decoded(raw, plus=plus)
+    except UnicodeDecodeError as e:
+        return f"is not UTF-8 once percent-decoded (byte {e.start} is not part of a UTF-8 character)"
+    return string_problem(text)
 
 
 def _media_types(header: str) -> list[str]:

@@ -14,8 +14,10 @@ from typing import Any
 
 from medcard.core.errors import BadRequest
 from medcard.core.time import CLINIC_TZ, today_moscow
+from medcard.fhir.search.index import MAX_INDEXED_STRING
 from medcard.fhir.search.params import SearchParam
 from medcard.fhir.search.values import date_range, decimal_range, fold
+from medcard.fhir.validation import decimal_problem
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
@@ -82,7 +84,7 @@ def value_condition(p: SearchParam, modifier: str | None, value: str, b: SqlBuil
 
 def _token_condition(value: str, modifier: str | None, b: SqlBuilder) -> str:
     if modifier == "text":
-        text = fold(unescape(value))
+        text = _folded(unescape(value))
         return (f"(i.text LIKE {b.bind(_like_prefix(text))} "
                 f"OR i.text LIKE {b.bind('% ' + _like_escape(text) + '%')})")
     system, code = split_token(value)
@@ -99,7 +101,7 @@ def _string_condition(value: str, modifier: str | None, b: SqlBuilder) -> str:
     text = unescape(value)
     if modifier == "exact":
         return f"i.exact = {b.bind(text)}"
-    folded = fold(text)
+    folded = _folded(text)
     if modifier == "contains":
         return f"i.value LIKE {b.bind('%' + _like_escape(folded) + '%')}"
     return f"i.value LIKE {b.bind(_like_prefix(folded))}"
@@ -140,10 +142,20 @@ def _decimal(text: str, code: str) -> Decimal:
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise BadRequest(f"'{text}' is not a number (search parameter '{code}')") from None
-    if not number.is_finite():
-        raise BadRequest(f"'{text}' is not a finite number (search parameter '{code}')")
+        raise BadRequest(f"'{_clip(text)}' is not a number (search parameter '{code}')") from None
+    problem = decimal_problem(number)  # what no stored value can be, PostgreSQL's numeric may not hold
+    if problem is not None:
+        raise BadRequest(f"{problem} (search parameter '{code}')")
     return number
+
+
+def _folded(text: str) -> str:
+    """A string search value as the index keeps strings: folded, and cut where the index cuts them."""
+    return fold(text[:MAX_INDEXED_STRING])[:MAX_INDEXED_STRING]
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _number_condition(prefix: str, number: Decimal, b: SqlBuilder, column: str) -> str:
@@ -183,7 +195,7 @@ def date_condition(value: str, b: SqlBuilder, low_col: str, high_col: str) -> st
     prefix, text = _prefixed(value)
     rng = date_range(text)
     if rng is None:
-        raise BadRequest(f"'{text}' is not a FHIR date or dateTime (e.g. 2024, 2024-03-01, "
+        raise BadRequest(f"'{_clip(text)}' is not a FHIR date or dateTime (e.g. 2024, 2024-03-01, "
                          "2024-03-01T10:00:00+03:00)")
     low, high = rng
     contained = f"({low_col} >= {b.bind(low)} AND {high_col} <= {b.bind(high)})"

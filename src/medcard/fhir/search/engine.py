@@ -8,6 +8,7 @@ fixed number of queries: the page, the total when asked for, and one per ``_incl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from psycopg import AsyncConnection
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, Issue
 from medcard.fhir import bundles, paging
+from medcard.fhir.search import limits
 from medcard.fhir.search.conditions import SqlBuilder, Visibility, unescape
 from medcard.fhir.search.params import registry
 from medcard.fhir.search.phonetic import (
@@ -32,6 +34,7 @@ from medcard.fhir.search.phonetic import (
 )
 from medcard.fhir.search.query import Criterion, ParsedQuery, parse, rows_of, where_clause
 from medcard.fhir.search.subset import SUMMARY_MODES, select_elements, summarize
+from medcard.fhir.validation import decimal_problem
 
 CONTROL = ("_count", "_cursor", "_format", "_pretty", "_total", "_sort", "_include", "_revinclude",
            "_summary", "_elements", "_type")
@@ -54,6 +57,10 @@ class SearchRequest:
     # and a callback told (type, id, patient) of every resource the result shows.
     visible: Visibility | None = None
     shown: Callable[[tuple[str, str, str | None]], None] | None = None
+
+    def __post_init__(self) -> None:
+        # Refused before anything reads the parameters (the access check reads the patient searched for).
+        limits.check_text(self.pairs)
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ def _plan(req: SearchRequest) -> tuple[ParsedQuery, _Plan]:
     else:
         parsed = parse(req.resource_type, req.pairs, control_names=CONTROL)
     warnings = _unknown(req, parsed)
+    _check_includes(parsed)
     b = SqlBuilder(req.visible)
     patient = req.compartment[1] if req.compartment else _single_patient(parsed.criteria)
     conds = ["NOT r.deleted"]
@@ -139,23 +147,62 @@ def _plan(req: SearchRequest) -> tuple[ParsedQuery, _Plan]:
         raw = paging.decode(parsed.control["_cursor"][-1])
         if len(raw) != 2 or raw[0] not in ("n", "p") or not isinstance(raw[1], list) or len(raw[1]) != len(keys):
             raise BadRequest("the paging token does not fit this search (was the link edited?)")
-        cursor = (str(raw[0]), list(raw[1]))
+        cursor = (str(raw[0]), _keyset_values(keys, raw[1]))
     return parsed, _Plan(" AND ".join(conds), b, keys, _page_size(req, parsed), cursor, warnings, scored,
                          driver[0] if driver is not None else "resource r")
 
 
+def _keyset_values(keys: list[SortKey], values: list[Any]) -> list[Any]:
+    """The keyset of a paging token as values of its keys' types (an edited token is 400, not a database error)."""
+    out: list[Any] = []
+    try:
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                out.append(None)
+            elif key.sql_type == "timestamptz":
+                out.append(datetime.fromisoformat(value))
+            elif key.sql_type == "numeric":
+                number = Decimal(str(value))
+                if decimal_problem(number) is not None:
+                    raise ValueError(number)
+                out.append(number)
+            elif key.sql_type == "float8":
+                score = float(value)
+                if not math.isfinite(score):
+                    raise ValueError(score)
+                out.append(score)
+            elif isinstance(value, str):
+                out.append(value)
+            else:
+                raise TypeError(value)
+    except (ValueError, TypeError, ArithmeticError):
+        raise BadRequest("the paging token does not fit this search (was the link edited?)") from None
+    return out
+
+
 def _parse_any_type(req: SearchRequest) -> ParsedQuery:
     """A search over every type of a compartment takes only parameters common to all resources."""
-    parsed = parse("Patient", [], control_names=CONTROL)
+    parsed = ParsedQuery()
+    common: list[tuple[str, str]] = []
     for name, value in req.pairs:
         base = name.split(":", 1)[0]
         if base in CONTROL:
             parsed.control.setdefault(base, []).append(value)
         elif base in ("_content", "_text", "_id", "_lastUpdated"):
-            parsed.criteria += parse("Patient", [(name, value)]).criteria
+            common.append((name, value))
         else:
             parsed.unknown.append(name)
+    parsed.criteria = parse("Patient", common).criteria
     return parsed
+
+
+def _check_includes(parsed: ParsedQuery) -> None:
+    """Each ``_include`` and ``_revinclude`` value is a query per round: they count against the criteria limit."""
+    count = 0
+    for name in ("_include", "_revinclude"):
+        for raw in parsed.control.get(name, []):
+            count += len(raw.split(","))
+            limits.check_count(name, count, "_include and _revinclude values")
 
 
 def _unknown(req: SearchRequest, parsed: ParsedQuery) -> list[Issue]:
@@ -195,6 +242,7 @@ def _sort_keys(req: SearchRequest, parsed: ParsedQuery, b: SqlBuilder, driven: b
     for spec in (s.strip() for raw in parsed.control.get("_sort", []) for s in raw.split(",")):
         if not spec:
             continue
+        limits.check_count("_sort", len(keys) + 1, "sort keys")
         descending = spec.startswith("-")
         keys.append(_sort_key(req, spec.lstrip("-"), descending, b))
     if driven:  # the driver's own columns: the keyset condition of a page then reaches into it

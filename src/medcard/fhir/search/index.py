@@ -13,7 +13,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from medcard.fhir.fhirpath import Node
+from medcard.core.errors import Issue, Unprocessable
+from medcard.fhir.fhirpath import Node, split_union
 from medcard.fhir.search.params import Registry, SearchParam, registry
 from medcard.fhir.search.values import MAX_TIME, MIN_TIME, date_range, fold
 from medcard.fhir.spec import r4
@@ -24,8 +25,13 @@ _STRING_PARTS = {
 }
 _QUANTITY_TYPES = {"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"}
 _DATE_TYPES = {"date", "dateTime", "instant"}
-MAX_INDEXED_STRING = 512
-NOT_IN_RECORDS = frozenset({"Group"})  # longer strings are indexed by their beginning
+MAX_INDEXED_STRING = 512  # longer strings are indexed (and searched) by their beginning
+# The longest value of a token, reference, URI or quantity unit that is indexed whole, in UTF-8 bytes. A
+# B-tree row of PostgreSQL holds at most 2,704 bytes; a token row carries a code and a system besides
+# the type, parameter and ids. Exact matches cannot be cut short, so a longer value is refused.
+MAX_INDEXED_BYTES = 1024
+_SHORT = MAX_INDEXED_BYTES // 4  # a character is at most 4 bytes in UTF-8: shorter values always fit
+NOT_IN_RECORDS = frozenset({"Group"})
 
 
 @dataclass(slots=True)
@@ -116,12 +122,16 @@ class Indexer:
         kind = param.type
         if kind == "token":
             for value, type_name in nodes:
-                out.token.extend((code, *t) for t in self._tokens(value, type_name, param))
+                for system, token, text in self._tokens(value, type_name, param):
+                    if len(system or "") > _SHORT or len(token or "") > _SHORT:
+                        _check_length(param, system, token)
+                    out.token.append((code, system, token, text))
         elif kind == "string":
             for value, type_name in nodes:
                 for text in _strings(value, type_name):
                     exact = text[:MAX_INDEXED_STRING]
-                    out.string.append((code, fold(exact), exact))
+                    # folding can lengthen text (NFKD makes 18 characters of U+FDFA): cut it again
+                    out.string.append((code, fold(exact)[:MAX_INDEXED_STRING], exact))
         elif kind == "date":
             for value, type_name in nodes:
                 rng = _date_value(value, type_name)
@@ -131,12 +141,16 @@ class Indexer:
             for value, type_name in nodes:
                 ref = _reference(value, type_name)
                 if ref is not None:
+                    if len(ref[0] or "") > _SHORT or len(ref[1] or "") > _SHORT or len(ref[2] or "") > _SHORT:
+                        _check_length(param, *ref)
                     out.reference.append((code, *ref))
         elif kind == "quantity":
             for value, type_name in nodes:
                 if type_name in _QUANTITY_TYPES and isinstance(value, dict) and "value" in value:
-                    out.quantity.append((code, Decimal(value["value"]), value.get("system"),
-                                         value.get("code") or value.get("unit")))
+                    system, unit = value.get("system"), value.get("code") or value.get("unit")
+                    if len(system or "") > _SHORT or len(unit or "") > _SHORT:
+                        _check_length(param, system, unit)
+                    out.quantity.append((code, Decimal(value["value"]), system, unit))
         elif kind == "number":
             for value, _type_name in nodes:
                 if isinstance(value, int | Decimal) and not isinstance(value, bool):
@@ -144,6 +158,8 @@ class Indexer:
         elif kind == "uri":
             for value, _type_name in nodes:
                 if isinstance(value, str):
+                    if len(value) > _SHORT:
+                        _check_length(param, value)
                     out.uri.append((code, value))
 
     def _tokens(self, value: Any, type_name: str, param: SearchParam
@@ -181,6 +197,23 @@ class Indexer:
                     system = next(iter(systems)) if len(systems) == 1 else None
             self._implicit_systems[key] = system
         return self._implicit_systems[key]
+
+
+def _check_length(param: SearchParam, *texts: str | None) -> None:
+    """Refuse (422) a value too long for its index row, naming the elements the parameter reads."""
+    for text in texts:
+        if text is not None and len(text.encode()) > MAX_INDEXED_BYTES:
+            where = _expression_of(param)
+            message = (f"a value of {len(text.encode())} bytes at {where} is longer than the {MAX_INDEXED_BYTES} "
+                       f"bytes medcard indexes for the search parameter '{param.code}'")
+            raise Unprocessable(message, [Issue(message, code="too-long", expression=(where,))])
+
+
+def _expression_of(param: SearchParam) -> str:
+    """The FHIRPath of the elements a parameter reads, in its own resource type."""
+    expression = param.definition.expression if param.definition and param.definition.expression else ""
+    mine = [part.strip() for part in split_union(expression) if part.strip().startswith(param.resource_type + ".")]
+    return " | ".join(mine) or f"{param.resource_type} (search parameter {param.code})"
 
 
 def _element_of(resource_type: str, expression: str) -> Any:

@@ -144,6 +144,7 @@ _SPELLING = re.compile("|".join(re.escape(k) for k, _ in sorted(_SPELLINGS, key=
 _SPELLED = dict(_SPELLINGS)
 _DOUBLE = re.compile(r"([a-z])\1+")
 _GLIDE = re.compile(r"i([aeou])")
+MAX_NAME = 200  # characters of a name that make its skeleton
 # pg_trgm's words: runs of letters and digits (not underscore).
 _TRGM_WORD = re.compile(r"[^\W_]+")
 
@@ -158,14 +159,20 @@ def transliterate(text: str) -> str:
     return unicodedata.normalize("NFC", text).lower().translate(_CYRILLIC)
 
 
-@lru_cache(maxsize=65536)
 def skeleton(text: str) -> str:
     """The phonetic skeleton of a name: lowercase ASCII words, one space between them.
 
     Spellings of the same Russian name in Cyrillic or any usual transliteration give the same
     skeleton (the module documentation says which letters merge); ``""`` when there are no
     letters. Hyphenated names are two words: ``Салтыков-Щедрин`` is ``saltikov shedrin``.
+    Only the first :data:`MAX_NAME` characters of a name count, and a skeleton is at most as long
+    (it is a B-tree key, and the cache below must not hold megabytes per entry).
     """
+    return _skeleton(text[:MAX_NAME])[:MAX_NAME]
+
+
+@lru_cache(maxsize=65536)
+def _skeleton(text: str) -> str:
     words = (_respell(word) for word in _latin_words(text))
     return " ".join(word for word in words if word)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from medcard.core.errors import BadRequest, Issue
+from medcard.fhir.search import limits
 from medcard.fhir.search.conditions import SqlBuilder, date_condition, split_token, unescape, value_condition
 from medcard.fhir.search.params import Registry, SearchParam, registry
 from medcard.fhir.search.phonetic import matching_patients, plain_dates, search_keys
@@ -40,6 +41,7 @@ class Criterion:
     ``chain``: for ``ref:Type.param=v``, (target type, criterion) for each target type (one level).
     ``has``: for ``_has:Type:ref:param=v``, the criterion on the referring type.
     ``text``: ``content`` or ``narrative`` for ``_content`` / ``_text``.
+    ``name``: the parameter as the query wrote it (``subject:Patient.name``), for messages.
     """
 
     param: SearchParam | None
@@ -48,6 +50,16 @@ class Criterion:
     chain: tuple[tuple[str, Criterion], ...] = ()
     has: Criterion | None = None
     text: str | None = None
+    name: str = ""
+
+    @property
+    def parts(self) -> int:
+        """How many criteria this one counts as: itself and the parts of a chain or ``_has``."""
+        if self.has is not None:
+            return 1 + self.has.parts
+        if self.chain:
+            return 1 + max(inner.parts for _, inner in self.chain)
+        return 1
 
 
 @dataclass
@@ -85,10 +97,16 @@ class _Unknown(Exception):
 
 def parse(resource_type: str, pairs: Iterable[tuple[str, str]], reg: Registry | None = None,
           *, control_names: Iterable[str] = ()) -> ParsedQuery:
-    """Sort query parameters into criteria, control parameters and unknown names."""
+    """Sort query parameters into criteria, control parameters and unknown names.
+
+    400 for text no value can hold, and beyond the search limits (:mod:`medcard.fhir.search.limits`).
+    """
     reg = reg or registry()
     control = set(control_names)
+    pairs = list(pairs)
+    limits.check_text(pairs)
     out = ParsedQuery()
+    counted = 0
     for name, raw in pairs:
         base, _, modifier = name.partition(":")
         if base in control:
@@ -99,16 +117,22 @@ def parse(resource_type: str, pairs: Iterable[tuple[str, str]], reg: Registry | 
         values = split_values(raw)
         if not values:
             raise BadRequest(f"search parameter '{name}' has no value")
+        limits.check_values(name, values)
         try:
-            out.criteria.append(_criterion(reg, resource_type, name, values))
+            criterion = _criterion(reg, resource_type, name, values)
         except _Unknown:
             out.unknown.append(name)
+            continue
+        counted += criterion.parts
+        limits.check_count(name, counted, "criteria (each repetition of a parameter and each part of a "
+                           "chained or _has parameter counts)")
+        out.criteria.append(criterion)
     return out
 
 
 def _criterion(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
     if name in TEXT_PARAMS:
-        return Criterion(None, None, values, text=TEXT_PARAMS[name])
+        return Criterion(None, None, values, text=TEXT_PARAMS[name], name=name)
     if name.startswith("_has:"):
         return _has(reg, rtype, name, values)
     if "." in name:
@@ -123,7 +147,7 @@ def _criterion(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) ->
                          code="not-supported")
     if mod == "missing" and values[0] not in ("true", "false"):
         raise BadRequest(f"'{name}' takes true or false")
-    return Criterion(param, mod, values)
+    return Criterion(param, mod, values, name=name)
 
 
 def _chain(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
@@ -144,7 +168,7 @@ def _chain(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Cri
             continue
     if not inner:
         raise _Unknown(name)
-    return Criterion(param, None, values, chain=tuple(inner))
+    return Criterion(param, None, values, chain=tuple(inner), name=name)
 
 
 def _has(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Criterion:
@@ -158,7 +182,7 @@ def _has(reg: Registry, rtype: str, name: str, values: tuple[str, ...]) -> Crite
         raise _Unknown(name)
     if rest.startswith("_has:"):
         raise BadRequest("nested _has is not supported", code="not-supported")
-    return Criterion(ref, None, values, has=_criterion(reg, source_type, rest, values))
+    return Criterion(ref, None, values, has=_criterion(reg, source_type, rest, values), name=name)
 
 
 def _modifier_ok(param: SearchParam, modifier: str, reg: Registry) -> bool:

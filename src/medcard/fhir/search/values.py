@@ -30,13 +30,24 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", stripped).strip()
 
 
-@lru_cache(maxsize=65536)  # pure, and the same dates recur across a record (a visit's date on all it made)
 def date_range(text: str) -> tuple[datetime, datetime] | None:
     """The instants a FHIR date, dateTime or instant covers, as [low, high).
 
     The precision sets the width (``2024`` is the whole year); values without a time zone
     are taken in the clinic's zone (Europe/Moscow).
     """
+    if len(text) > _CACHED_DATE:  # a fraction of a second with a thousand digits is still a dateTime
+        return _date_range.__wrapped__(text)
+    return _date_range(text)
+
+
+# No date written the usual way is longer (2024-03-01T10:00:00.123456789+03:00); longer text is not
+# kept in the cache, which would otherwise hold whatever a request sent.
+_CACHED_DATE = 40
+
+
+@lru_cache(maxsize=65536)  # pure, and the same dates recur across a record (a visit's date on all it made)
+def _date_range(text: str) -> tuple[datetime, datetime] | None:
     m = _DATE.fullmatch(text.strip())
     if m is None:
         return None
