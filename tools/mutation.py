@@ -54,7 +54,8 @@ SEARCH, FAMILY, STAFF = ("tests/access/test_privacy_guards_search.py", "tests/ac
 AUDIT, BUNDLES, REFUSALS = ("tests/access/test_privacy_guards_audit.py", "tests/access/test_privacy_guards_bundles.py",
                             "tests/access/test_privacy_guards_refusals.py")
 MATRIX = "tests/access/test_policy_matrix.py"
-TESTS = (SEARCH, FAMILY, STAFF, AUDIT, BUNDLES, REFUSALS, "tests/access/test_side_channels.py", MATRIX,
+SIDE = "tests/access/test_side_channels.py"
+TESTS = (SEARCH, FAMILY, STAFF, AUDIT, BUNDLES, REFUSALS, SIDE, MATRIX,
          "tests/access/test_policy_request.py",
          "tests/access/test_oauth.py", "tests/access/test_commands.py", "tests/fhir/test_search.py",
          "tests/fhir/test_everything.py", "tests/fhir/test_summary.py", "tests/fhir/test_capability.py",
@@ -77,6 +78,7 @@ def _b(name: str, path: str, old: str, new: str, *first: str) -> Break:
 
 
 POLICY, GATE, JSON_ = "access/policy.py", "access/gate.py", "access/policy.json"
+INTERACTIONS = "fhir/interactions.py"
 QUERY, ENGINE, CONDITIONS = "fhir/search/query.py", "fhir/search/engine.py", "fhir/search/conditions.py"
 
 BREAKS: tuple[Break, ...] = (
@@ -143,7 +145,7 @@ BREAKS: tuple[Break, ...] = (
        "and r.patient_id == patient_id and is_substance_use(jsonutil.loads(content)))",
        "and r.patient_id == patient_id and False)", SEARCH),
     _b("$everything shows a teenager everything", GATE,
-       "        if not await self.policy.hides_substance_use(patient_id):", "        if True:", SEARCH),
+       "        hide = await self.policy.hides_substance_use(patient_id)", "        hide = False", SEARCH),
     # --- family --------------------------------------------------------------------------------
     _b("full legal capacity ignored", POLICY, "            if facts.full_capacity:\n",
        "            if False:\n", MATRIX),
@@ -173,8 +175,11 @@ BREAKS: tuple[Break, ...] = (
     _b("a family's searches reach records it may not read", POLICY,
        'if await self._family(p, "Patient", "read", False)]', "]", MATRIX),
     _b("families may break the glass", "fhir/api/access.py",
-       '        if requester.kind != "staff":\n            raise Forbidden',
+       '        if not may_break_glass(requester):\n            raise Forbidden',
        "        if False:\n            raise Forbidden", FAMILY),
+    _b("any staff may break the glass", POLICY,
+       '    return r.kind == "staff" and any(role_rules(sr.role).get("clinical") for sr in r.roles)',
+       '    return r.kind == "staff"', SIDE),
     # --- scopes and the launch context ---------------------------------------------------------------
     _b("scopes do not narrow decisions", POLICY, "        if not r.scopes.allows(rtype, interaction or action):",
        "        if False:", SEARCH),
@@ -215,7 +220,7 @@ BREAKS: tuple[Break, ...] = (
     _b("care relation: any practitioner's referral", POLICY,
        "(i.target_type = 'Practitioner' AND i.target_id = {me})", "(i.target_type = 'Practitioner')", MATRIX),
     _b("break-glass without a reason", POLICY,
-       "        if self.requester.break_glass:\n            return Decision(True",
+       "        if self.requester.break_glass and may_break_glass(self.requester):\n            return Decision(True",
        "        if True:\n            return Decision(True", MATRIX),
     _b("reference data changed by anyone", POLICY, '        if r.has_role("clinic-admin"):', "        if True:", STAFF),
     _b("anything outside a record is reference data", POLICY, "        if rtype not in reference_types():",
@@ -230,6 +235,31 @@ BREAKS: tuple[Break, ...] = (
     _b("a write is checked against one record only", GATE,
        "touched: list[str | None] = list(dict.fromkeys(patients)) or [None]",
        "touched: list[str | None] = list(dict.fromkeys(patients))[-1:] or [None]", STAFF),
+    # --- side channels: conditional writes, references, operations ----------------------------------
+    _b("conditional writes match over the whole store", INTERACTIONS,
+       "await store.find_matches(ctx.conn, rtype, condition, visible=ctx.gate.visible)",
+       "await store.find_matches(ctx.conn, rtype, condition)", SIDE),
+    _b("a conditional write's probe not audited", INTERACTIONS,
+       "        ctx.gate.probed(action, rtype, condition, target, [p for _, p in found])", "        pass", SIDE),
+    _b("references checked over the whole store", "fhir/store.py",
+       "visible = await self.visibility() if unknown and self.visibility is not None else None",
+       "visible = None", SIDE),
+    _b("a write refusal tells the policy's reason to anyone", GATE,
+       '            reason = "you may not change this record"', "            pass", SIDE),
+    _b("DELETE by id of a hidden resource goes to the write guard", INTERACTIONS,
+       'await check_access(ctx, current, "read", subtype="delete", record=False)', "pass", SIDE),
+    _b("PATCH of a hidden resource goes to the write guard", INTERACTIONS,
+       'await check_access(ctx, current, "read", subtype="patch", record=False)', "pass", SIDE),
+    _b("If-Match decided before the write guard", "fhir/store.py",
+       "        if self.guard is not None:  # first: a refused writer learns nothing of the resource, its version "
+       "neither\n", "        if False:\n", SIDE),
+    _b("Patient operations decided on the Patient type only", "fhir/api/routes.py",
+       "        for rtype_shown in op.shows:", "        for rtype_shown in ():", STAFF),
+    _b("whole-record operations ignore scopes", POLICY,
+       "            return None if scoped is None else frozenset(scoped)", "            return None", SIDE),
+    _b("a refused operation says so", "fhir/api/routes.py",
+       'await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access, missing=missing)',
+       'await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access)', REFUSALS),
     _b("batch writes unguarded", "fhir/transaction.py",
        'store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]", guard=ctx.gate.guard_write,',
        'store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]",', BUNDLES),
