@@ -40,6 +40,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_synth.py
 	$(BIN)/python bench/bench_worklist.py
 	$(BIN)/python bench/bench_audit_durability.py
+	$(BIN)/python bench/bench_rate_limit.py
+	$(BIN)/python bench/bench_search_limits.py
+	$(BIN)/python bench/bench_storage.py
 	$(BIN)/python bench/bench_bulk.py
 
 ## mutation: break the privacy model on purpose, one named break at a time, and check a test fails (10-30 min; not in CI)
