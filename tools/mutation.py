@@ -254,7 +254,8 @@ BREAKS: tuple[Break, ...] = (
        "        if self.guard is not None:  # first: a refused writer learns nothing of the resource, its version "
        "neither\n", "        if False:\n", SIDE),
     _b("Patient operations decided on the Patient type only", "fhir/api/routes.py",
-       "        for rtype_shown in op.shows:", "        for rtype_shown in ():", STAFF),
+       "        for rtype_shown in op.shows:  # only a refusal is audited here",
+       "        for rtype_shown in ():", STAFF),
     _b("whole-record operations ignore scopes", POLICY,
        "            return None if scoped is None else frozenset(scoped)", "            return None", SIDE),
     _b("a refused operation says so", "fhir/api/routes.py",

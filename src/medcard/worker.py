@@ -53,17 +53,22 @@ def _process_main(url: str, log_config: dict[str, object]) -> None:
     asyncio.run(work(url))
 
 
+
+STEADY = 300.0  # seconds a worker must have run for its death to start a new row of pauses
+
 class Workers:
     """The job worker processes of ``medcard serve``, restarted when one dies.
 
     A worker stopped by a signal exits with 0 and stays stopped; one that died (killed, or an
     error it did not survive) is started again, after a pause that doubles with each death in a
-    row (1 s up to a minute), so a worker that cannot start does not spin.
+    row (1 s up to a minute), so a worker that cannot start does not spin; one that ran for
+    ``STEADY`` seconds before it died starts a new row.
     """
 
     def __init__(self, url: str, count: int, log_config: dict[str, object], check_every: float = 1.0) -> None:
         self.url, self.log_config = url, log_config
         self.context = multiprocessing.get_context("spawn")
+        self._started = [0.0] * count
         self.processes: list[BaseProcess] = [self._start(n) for n in range(count)]
         self._pause = [1.0] * count
         self._due = [0.0] * count
@@ -77,6 +82,7 @@ class Workers:
         process = self.context.Process(target=_process_main, args=(self.url, self.log_config),
                                        name=f"medcard-worker-{n}", daemon=True)
         process.start()
+        self._started[n] = time.monotonic()
         return process
 
     def _supervise(self, every: float) -> None:
@@ -86,6 +92,8 @@ class Workers:
                     continue
                 now = time.monotonic()
                 if not self._due[n]:
+                    if now - self._started[n] > STEADY:  # it had been running well: a new series of deaths
+                        self._pause[n] = 1.0
                     log.error("job worker %d died (exit code %s); restarting it in %.0f s", n, process.exitcode,
                               self._pause[n])
                     self._due[n] = now + self._pause[n]

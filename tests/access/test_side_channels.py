@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from conftest import ServerThread
-from helpers import FHIR_JSON, bearer, body, create_account, created_id, person_token, post, put, run_db
+from helpers import FHIR_JSON, bearer, body, create_account, created_id, person_token, post, put, run_db, system_token
 from medcard.access import accounts
 from medcard.access.requester import Requester
 from medcard.core import jsonutil
@@ -426,7 +426,8 @@ def test_whole_record_operations_show_only_the_types_the_token_covers(world: Wor
     assert {"Observation", "Condition"} <= types(body(http.get(f"/Patient/{world.mine}/$everything",
                                                                headers=world.doctor)))
     assert asthma in {e["resource"]["id"] for e in body(everything)["entry"]}
-    assert http.get(f"/Patient/{world.mine}/$growth", headers=narrow).status_code == 404
+    # $growth shows Observations: refused; the Patient is readable, so the answer says why
+    assert http.get(f"/Patient/{world.mine}/$growth", headers=narrow).status_code == 403
     assert http.get(f"/Patient/{world.mine}/$growth", headers=world.doctor).status_code == 200
 
 
@@ -438,3 +439,92 @@ def test_emergency_access_is_for_clinicians(world: World, http: httpx.Client, da
     assert http.get("/Condition", params={"subject": f"Patient/{world.other}"}, headers=glass).status_code == 403
     doctor_glass = {**world.doctor, "X-Break-Glass": quote("Ребёнок без сознания")}
     assert http.get(f"/Condition/{world.other_asthma}", headers=doctor_glass).status_code == 200
+
+
+# what the review found -------------------------------------------------------------------------------
+
+
+def test_a_failed_transaction_writes_no_text_of_another_record_into_a_familys_audit_log(
+        world: World, http: httpx.Client) -> None:
+    """The audit rows of a failed request keep its status and kind of failure, not its text: the text
+    quotes the request (another child's id, a SNILS), and a family reads its child's rows."""
+    bad_snils = "112-233-445 00"
+    r = post(http, "", {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "рост"},
+                      "subject": {"reference": f"Patient/{world.mine}"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"resource": {"resourceType": "Patient", "id": world.other,
+                      "identifier": [{"system": system_uri("snils"), "value": bad_snils}]},
+         "request": {"method": "PUT", "url": f"Patient/{world.other}"}}]})
+    assert r.status_code == 422
+    log = http.get("/AuditEvent", params={"patient": f"Patient/{world.mine}"}, headers=world.parent)
+    assert log.status_code == 200
+    assert world.other not in log.text
+    assert bad_snils not in log.text
+    assert "failed: 422" in log.text  # the failure itself is there
+
+
+def test_a_token_that_may_write_a_type_refers_to_the_patient_it_writes_for(world: World, http: httpx.Client,
+                                                                          database_url: str) -> None:
+    """A reference is checked against the requester's reach by record, not against the token's search scopes:
+    a token with Observation scopes only writes an Observation about a child in the doctor's care."""
+    observations_only = bearer(person_token(database_url, world.accounts["doctor"], "user/Observation.cruds"))
+    r = post(http, "/Observation", {"resourceType": "Observation", "status": "final", "code": {"text": "рост"},
+                                    "subject": {"reference": f"Patient/{world.mine}"}}, observations_only)
+    assert r.status_code == 201, r.text
+
+
+def test_a_conditional_write_needs_a_token_that_may_search_the_type(http: httpx.Client, database_url: str) -> None:
+    """Criteria are matched among what the token may see: one that may not search the type is refused,
+    rather than matching nothing and creating a duplicate every time."""
+    write_only = bearer(system_token(database_url, "system/Observation.write"))
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "identifier": [{"system": "urn:lab", "value": "999"}]}
+    answers = [http.put("/Observation", params={"identifier": "urn:lab|999"}, content=jsonutil.dumps(observation),
+                        headers={**FHIR_JSON, **write_only}).status_code for _ in range(2)]
+    assert answers == [403, 403]
+    assert body(http.get("/Observation", params={"identifier": "urn:lab|999"})).get("entry") is None
+
+
+@pytest.mark.parametrize("entry", [
+    {"request": {"method": "DELETE", "url": "Condition?subject=Patient/%00x"}},
+    {"resource": {"resourceType": "Condition", "subject": {"reference": "Patient/x"}},
+     "request": {"method": "POST", "url": "Condition", "ifNoneExist": "patient=%00x"}},
+    {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                  "focus": [{"reference": "Condition?patient=%00x"}]},
+     "request": {"method": "POST", "url": "Observation"}},
+])
+def test_a_nul_in_a_bundles_criteria_is_400(entry: dict[str, Any], world: World, http: httpx.Client) -> None:
+    for kind in ("batch", "transaction"):
+        r = post(http, "", {"resourceType": "Bundle", "type": kind, "entry": [entry]}, world.doctor)
+        status = body(r)["entry"][0]["response"]["status"] if kind == "batch" else str(r.status_code)
+        assert status.startswith("400"), (kind, r.text)
+
+
+def test_patch_of_a_deleted_hidden_resource_is_the_not_found_answer(world: World, http: httpx.Client) -> None:
+    hidden = condition(http, world.other, "J20.9")
+    assert http.delete(f"/Condition/{hidden}").status_code == 204
+    missing = str(uuid.uuid4())
+    patch = jsonutil.dumps([{"op": "replace", "path": "/code/text", "value": "x"}])
+    headers = {**world.parent, "Content-Type": "application/json-patch+json"}
+    same_answer(http.patch(f"/Condition/{hidden}", content=patch, headers=headers),
+                http.patch(f"/Condition/{missing}", content=patch, headers=headers), (hidden, missing))
+
+
+def test_a_deleted_binary_of_a_hidden_record_is_the_not_found_answer(world: World, http: httpx.Client) -> None:
+    binary = created_id(post(http, "/Binary", {"resourceType": "Binary", "contentType": "text/plain",
+                                               "data": "0KHQv9GA0LDQstC60LA=",
+                                               "securityContext": {"reference": f"Patient/{world.other}"}}))
+    assert http.delete(f"/Binary/{binary}").status_code == 204
+    missing = str(uuid.uuid4())
+    same_answer(http.get(f"/Binary/{binary}", headers=world.parent), http.get(f"/Binary/{missing}",
+                                                                               headers=world.parent),
+                (binary, missing))
+
+
+def test_the_sign_in_form_is_not_buffered_beyond_its_size(server: ServerThread) -> None:
+    root = server.base.removesuffix("/fhir/R4")
+    with httpx.Client(base_url=root, timeout=60) as client:
+        r = client.post("/auth/login", content=b"username=" + b"a" * 200_000,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413

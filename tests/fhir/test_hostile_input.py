@@ -435,3 +435,10 @@ def test_a_form_larger_than_the_body_limit_is_413(http: httpx.Client, settings: 
     form = b"family=" + b"a" * settings.max_body_bytes
     r = http.post("/Patient/_search", content=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413
+
+
+@pytest.mark.parametrize("query", [{"birthdate": "ap0100"}, {"_lastUpdated": "ap0001-01-01T00:00:00Z"},
+                                   {"birthdate": "ap9999-12-31T00:00:00Z"}, {"birthdate": "ap0001"}])
+def test_an_approximate_date_at_the_ends_of_time_is_answered(http: httpx.Client, query: dict[str, str]) -> None:
+    r = http.get("/Patient", params=query)
+    assert r.status_code in (200, 400), r.text

@@ -72,3 +72,13 @@ def test_files_without_resources_do_not_stop_an_import(database_url: str, tmp_pa
     assert not report.stopped
     assert (report.created, report.failed) == (1, 0)
     assert [s.split(":")[0] for s in report.skipped] == [str(tmp_path / "log.ndjson")]
+
+
+def test_a_file_with_no_json_line_is_reported_not_skipped(database_url: str, tmp_path: Path) -> None:
+    """A file none of whose lines is JSON (UTF-16 here) is not plainly something else: its problems are told."""
+    source = tmp_path / "Patient.ndjson"
+    source.write_bytes((json.dumps(patient("p4")) + "\n").encode("utf-16"))
+    report = run_import(database_url, [source], on_error="continue")
+    assert report.skipped == []
+    assert report.problems
+    assert str(report.problems[0]).startswith(f"{source}:")

@@ -19,6 +19,7 @@ are, the rest as failures.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date
 
@@ -33,6 +34,7 @@ from medcard.core.errors import Forbidden, NotFound
 from medcard.core.time import today_moscow
 from medcard.fhir.search.conditions import SqlBuilder
 
+CLIENT_CLOSED = 499  # the request was cancelled: its client went away before the answer
 READS = frozenset({"read", "vread", "search", "history", "export", "operation"})
 WRITES = {"create": "create", "update": "update", "patch": "update", "delete": "delete"}  # -> the scope's letter
 
@@ -115,10 +117,19 @@ class Gate:
     async def prepare_search(self) -> None:
         await self.policy.prepare()
 
-    async def visibility(self) -> Callable[[SqlBuilder, str, str], str]:
-        """:meth:`visible`, made ready (what it needs is read once per request)."""
+    async def reach(self) -> Callable[[SqlBuilder, str, str], str]:
+        """The requester's reach by record as SQL (:meth:`Policy.visible_sql` without the token's narrowing
+        to the types it may search), made ready: what a write may refer to. A reference to a resource
+        outside it is refused exactly as one to a missing resource."""
         await self.policy.prepare()
-        return self.visible
+        return lambda b, rtype, alias: self.policy.visible_sql(b, rtype, alias, scoped=False)
+
+    def require_match(self, action: str, rtype: str, query: str) -> None:
+        """A conditional write's criteria are a search: the token must be allowed to search the type
+        (the refusal's text depends on nothing but the request)."""
+        if not self.policy.may_match(rtype):
+            self.refuse(action, rtype, f"conditional {action} needs search access to {rtype}", query)
+            raise Forbidden(f"a conditional {action} of {rtype} needs a token that may search {rtype}")
 
     async def consider_search(self, patient_id: str, rtype: str, query: str | None) -> bool:
         """A search of one child's record: when the policy refuses it, the refusal is audited (the
@@ -182,8 +193,10 @@ class Gate:
     def failed_since(self, start: int, error: BaseException) -> None:
         """Mark what was allowed from entry ``start`` on as failed with ``error`` (its work was undone:
         the request's transaction, or a batch entry's savepoint, rolled back)."""
-        status = getattr(error, "status", 500)
-        why = f"{status}: {getattr(error, 'message', type(error).__name__)}"[:500]
+        status = getattr(error, "status", CLIENT_CLOSED if isinstance(error, asyncio.CancelledError) else 500)
+        # The status and the kind of failure, never the error's text: it quotes the request (another
+        # child's id or SNILS in a transaction's failing entry), and these rows are shown to families.
+        why = f"failed: {status} {getattr(error, 'code', 'exception')}"
         failed = OUTCOME_REFUSED if status < 500 else OUTCOME_FAILED
         for e in self.entries[start:]:
             if e.outcome == OUTCOME_SUCCESS:

@@ -71,6 +71,11 @@ class RateHolders:
     def __init__(self) -> None:
         self._entries: dict[bytes, tuple[float, tokens.RateHolder | None]] = {}
 
+    def known(self, token_hash: bytes) -> bool:
+        """Whether the token was looked up within ``SECONDS`` (live or not)."""
+        hit = self._entries.get(token_hash)
+        return hit is not None and hit[0] > time.monotonic()
+
     async def get(self, db: Database, token_hash: bytes) -> tokens.RateHolder | None:
         now = time.monotonic()
         hit = self._entries.get(token_hash)
@@ -125,12 +130,21 @@ class Hardening:
     async def _throttled(self, scope: Scope) -> int | None:
         """None when the request is within its requester's limit, else the seconds until it may retry."""
         token, db = _bearer(scope), _database(scope)
-        if token is not None and db is not None:
-            holder = await self.holders.get(db, hashlib.sha256(token).digest())
-            if holder is not None:
-                key, limit = self.budget(holder)
-                return None if limit == 0 else await self.shared.hit(db, key, limit)
-        return self.counter.hit(_local_key(scope))
+        if token is None or db is None:
+            return self.counter.hit(_local_key(scope))
+        token_hash = hashlib.sha256(token).digest()
+        counted = not self.holders.known(token_hash)
+        if counted:
+            # A token not seen lately costs a query: it is first counted against its address's budget,
+            # so a flood of invented tokens is refused from memory once that is spent.
+            retry_after = self.counter.hit(_local_key(scope))
+            if retry_after is not None:
+                return retry_after
+        holder = await self.holders.get(db, token_hash)
+        if holder is not None:
+            key, limit = self.budget(holder)
+            return None if limit == 0 else await self.shared.hit(db, key, limit)
+        return None if counted else self.counter.hit(_local_key(scope))
 
     def budget(self, holder: tokens.RateHolder) -> tuple[str, int]:
         """The counter key and the limit a minute (0: unlimited) of a token's requests."""

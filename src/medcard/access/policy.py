@@ -321,17 +321,20 @@ class Policy:
             self._own_young = own_young
         self._prepared = True
 
-    def visible_sql(self, b: SqlBuilder, rtype: str, alias: str = "r") -> str:
+    def visible_sql(self, b: SqlBuilder, rtype: str, alias: str = "r", *, scoped: bool = True) -> str:
         """SQL over ``resource`` (aliased ``alias``) keeping only the rows the requester may see.
 
         ``rtype`` is the type searched ("*" when rows of several types are read, as by _include);
         the condition looks at each row's own type, so it holds whatever the query joins.
+        ``scoped=False`` leaves out the token's narrowing to the types it may search: what remains is
+        the requester's reach by record (which records, and the types their roles reach), the measure
+        of what a write may refer to (a token that may write Observations refers to their Patient).
         """
         if not self._prepared:
             raise RuntimeError("Policy.prepare() must run before visible_sql()")
         r = self.requester
         conditions = []
-        types = r.scopes.types_for("search")
+        types = r.scopes.types_for("search") if scoped else None
         if types is not None:
             conditions.append(f"{alias}.resource_type = ANY({b.bind(sorted(types))})")
         reference = f"({alias}.patient_id IS NULL AND {alias}.resource_type = ANY({b.bind(reference_types())}))"
@@ -382,6 +385,12 @@ class Policy:
         if r.break_glass and may_break_glass(r):
             parts.append("TRUE")  # emergency access: recorded and flagged for review with every row it shows
         return "(" + " OR ".join(parts) + ")"
+
+    def may_match(self, rtype: str) -> bool:
+        """Whether the token may search ``rtype``: what a conditional write's criteria need, since they
+        are matched among what the requester may see."""
+        types = self.requester.scopes.types_for("search")
+        return types is None or rtype in types
 
     def readable_types(self) -> frozenset[str] | None:
         """The resource types of a record the requester may read, by scopes and roles (None: every type).

@@ -164,17 +164,29 @@ class Database:
     async def _recover(self) -> None:
         while True:
             await asyncio.sleep(self._pause)
-            if await self._reachable():
-                pool = self._new_pool()
-                try:
-                    await pool.open(wait=True, timeout=self.timeout)
-                except PoolTimeout:
-                    await pool.close()
-                else:
-                    self._pool, self._recovery = pool, None
+            try:
+                if await self._reopened():
                     log.warning("database available again after %.1f s", time.monotonic() - self._down_since)
                     return
+            except Exception as exc:  # whatever goes wrong, keep trying: stopping would mean 503 for good
+                log.error("reconnecting to the database failed (%s); trying again", type(exc).__name__)
             self._pause = min(self._pause * 2, LONGEST_PAUSE)
+
+    async def _reopened(self) -> bool:
+        """One attempt: a probe, then a new pool that takes over; whether it did."""
+        if not await self._reachable():
+            return False
+        pool = self._new_pool()
+        try:
+            await pool.open(wait=True, timeout=self.timeout)
+        except PoolTimeout:
+            await pool.close()
+            return False
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool, self._recovery = pool, None
+        return True
 
     async def _reachable(self) -> bool:
         try:

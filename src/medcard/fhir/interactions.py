@@ -38,7 +38,7 @@ class Context:
     batch: WriteBatch = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batch = WriteBatch(self.conn, guard=self.gate.guard_write, visibility=self.gate.visibility)
+        self.batch = WriteBatch(self.conn, guard=self.gate.guard_write, visibility=self.gate.reach)
 
 
 @dataclass
@@ -96,10 +96,11 @@ async def matches(ctx: Context, rtype: str, condition: str, action: str) -> list
     resources is audited here; a single match is audited as the write (or read) that follows.
     """
     await ctx.gate.prepare_search()
+    ctx.gate.require_match(action, rtype, condition)
+    found = await store.find_matches(ctx.conn, rtype, condition, visible=ctx.gate.visible)  # parses: 400 first
     target = _searched_patient(parse_qsl(condition, keep_blank_values=True))
     # Criteria naming one child's record the requester may not see: the refusal is the audit entry.
     refused = target is not None and not await ctx.gate.consider_search(target, rtype, condition)
-    found = await store.find_matches(ctx.conn, rtype, condition, visible=ctx.gate.visible)
     if len(found) > 1 or not (found or refused):
         ctx.gate.probed(action, rtype, condition, target, [p for _, p in found])
     return [rid for rid, _ in found]
@@ -167,8 +168,13 @@ async def check_access(ctx: Context, stored: Stored, action: str, *, missing: st
     (``missing``: the caller's not-found message; by default a read's). ``record=False``: only a
     refusal is audited (a write follows, audited itself)."""
     patient = stored.patient_id
-    if patient is None and stored.resource_type == "Binary" and stored.content:
-        patient = await _binary_owner(ctx, stored.content)
+    if patient is None and stored.resource_type == "Binary":
+        content = stored.content
+        if content is None and stored.version_id > 1:  # a deletion: it belonged where its last version did
+            last = await store.version_of(ctx.conn, "Binary", stored.id, stored.version_id - 1)
+            content = last.content if last is not None else None
+        if content:
+            patient = await _binary_owner(ctx, content)
     await ctx.gate.check(patient, stored.resource_type, action, subtype=subtype, record=record,
                          entity=f"{stored.resource_type}/{stored.id}", content=stored.content,
                          missing=missing or f"{stored.resource_type}/{stored.id} is not known")
@@ -266,8 +272,12 @@ async def patch(ctx: Context, rtype: str, rid: str, operations: Any, *, if_match
     check_type(rtype)
     if not isinstance(operations, list):
         raise BadRequest("a JSON Patch body must be an array of operations")
-    current = await store.read(ctx.conn, rtype, rid)
+    current = await store.read_current(ctx.conn, rtype, rid)
+    if current is None:
+        raise NotFound(f"{rtype}/{rid} is not known")
     await check_access(ctx, current, "read", subtype="patch", record=False)  # not readable: not there to patch
+    if current.deleted:
+        raise Gone(f"{rtype}/{rid} was deleted", headers={"ETag": current.etag})
     try:
         patched = jsonpatch.JsonPatch(operations).apply(current.resource())
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:

@@ -269,7 +269,7 @@ async def _batch(ctx: Context, entries: list[_Entry]) -> None:
         try:
             async with ctx.conn.transaction():  # a savepoint: one entry's failure undoes only it
                 ctx.batch = store.WriteBatch(ctx.conn, where=f"Bundle.entry[{e.index}]", guard=ctx.gate.guard_write,
-                                             visibility=ctx.gate.visibility)
+                                             visibility=ctx.gate.reach)
                 _validate(e)
                 refs: dict[str, str] = {}
                 await _resolve_conditional_references(ctx, [e], refs)

@@ -9,6 +9,7 @@ and the rest as failures.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -104,7 +105,7 @@ async def gated(request: Request, db: Database, *, write: bool = False) -> Async
             gate = Gate(conn, await authenticate(request, conn))
             yield conn, gate
             await gate.flush(conn)
-    except Exception as error:
+    except (Exception, asyncio.CancelledError) as error:  # cancelled: the client went away (fhir/api/disconnect)
         if gate is not None and gate.entries:
             await write_failed(db, gate, error)
         raise
@@ -113,8 +114,9 @@ async def gated(request: Request, db: Database, *, write: bool = False) -> Async
 async def write_failed(db: Database, gate: Gate, error: BaseException) -> None:
     """The audit entries of a failed request, in a transaction of their own (its own was rolled back).
 
-    When they cannot be written either (the database is gone), the request's own error is what the
-    client gets; the loss is logged without any patient data.
+    When they cannot be written either, a request refused or failed by medcard fails with that error
+    instead: no refusal goes unrecorded. When the request failed because the database is gone, its own
+    error is what the client gets, and the loss is logged without any patient data.
     """
     try:
         async with db.transaction() as conn:

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medcard.access.authn import BREAK_GLASS_HEADER
+from medcard.access.signin import MAX_FORM_BYTES
 from medcard.config import Settings
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, MedcardError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
@@ -39,8 +40,8 @@ class InputGuard:
     token endpoint) or the headers medcard percent-decodes: a U+0000, which PostgreSQL's text cannot
     hold (so any handler passing it to a query failed with 500), other control characters, or bytes
     that are not UTF-8 (which Starlette would silently turn into U+FFFD). They are refused here, for
-    every route, before a handler sees them. A form is read whole for that (413 beyond the body limit)
-    and handed on as it came.
+    every route, before a handler sees them. A form is read whole for that (413 beyond the body limit,
+    or beyond the sign-in forms' 64 KB outside the FHIR API) and handed on as it came.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -54,9 +55,12 @@ class InputGuard:
             return
         problem = url_problem(scope)
         if problem is None and _is_form(scope):
-            messages = await _read_form(receive, self.max_body)
+            # Only the FHIR API takes large forms (POST _search); the sign-in and token forms are small,
+            # and are read before anyone is authenticated: a large one is not buffered for them.
+            limit = self.max_body if scope["path"].startswith("/fhir/") else MAX_FORM_BYTES
+            messages = await _read_form(receive, limit)
             if messages is None:
-                await _refuse(PayloadTooLarge(f"the form is larger than the limit of {self.max_body} bytes"),
+                await _refuse(PayloadTooLarge(f"the form is larger than the limit of {limit} bytes"),
                               scope, receive, send)
                 return
             problem = _form_problem(b"".join(m.get("body", b"") for m in messages))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
@@ -373,7 +374,7 @@ async def _operation(request: Request, rtype: str | None, rid: str | None, name:
         stream=request.stream() if op.raw_body else None)
     try:
         result = await op.handler(call)
-    except Exception as error:
+    except (Exception, asyncio.CancelledError) as error:
         if gate.entries:
             await write_failed(_db(request), gate, error)
         raise
@@ -397,10 +398,13 @@ async def _operation_access(conn: AsyncConnection, gate: Gate, op: Operation, rt
         missing = f"Patient/{rid} is not known"
         if await store.read_current(conn, "Patient", rid) is None:
             raise NotFound(missing)
-        for rtype_shown in op.shows:  # only a refusal is audited here: the operation's entry follows
-            await gate.check(rid, rtype_shown, op.access, entity=entity, subtype=op.access, missing=missing,
-                             record=False)
         await gate.check(rid, "Patient", op.access, entity=entity, subtype=op.access, missing=missing)
+        for rtype_shown in op.shows:  # only a refusal is audited here
+            try:
+                await gate.check(rid, rtype_shown, op.access, entity=entity, subtype=op.access, record=False)
+            except NotFound:  # the requester may see the Patient: say why, instead of "not known"
+                raise Forbidden(f"{entity} shows {rtype_shown} resources, which your role or token does not "
+                                "reach") from None
         return
     require_system(gate, entity)
 

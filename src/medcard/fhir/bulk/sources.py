@@ -108,21 +108,26 @@ def _holds_no_resource(path: Path) -> bool:
     """Whether an NDJSON file has lines, none of which is an object with a ``resourceType``.
 
     Reads until the first such line: the first line of a resource file, the whole of a log. A
-    file of resources with bad lines among them is a resource file (its bad lines are problems).
+    file of resources with bad lines among them is a resource file (its bad lines are problems). So
+    is a file none of whose lines is JSON (not UTF-8, say): it is not plainly something else, so it
+    is read, and its problems are reported, rather than skipped.
     """
-    seen_line = False
-    with _open(path) as f:
-        for raw in f:
-            if not raw.strip():
-                continue
-            seen_line = True
-            try:
-                value = jsonutil.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
-                return False
-    return seen_line
+    parsed = False
+    try:
+        with _open(path) as f:
+            for raw in f:
+                if not raw.strip():
+                    continue
+                try:
+                    value = jsonutil.loads(raw)
+                except ValueError:
+                    continue
+                parsed = True
+                if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+                    return False
+    except ValueError:  # not text: reported by the reader
+        return False
+    return parsed
 
 
 def _ndjson(path: Path, name: str) -> Iterator[Item]:

@@ -16,7 +16,7 @@ from medcard.core.errors import BadRequest
 from medcard.core.time import CLINIC_TZ, today_moscow
 from medcard.fhir.search.index import MAX_INDEXED_STRING
 from medcard.fhir.search.params import SearchParam
-from medcard.fhir.search.values import date_range, decimal_range, fold
+from medcard.fhir.search.values import MAX_TIME, MIN_TIME, date_range, decimal_range, fold
 from medcard.fhir.validation import decimal_problem
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -219,7 +219,9 @@ def date_condition(value: str, b: SqlBuilder, low_col: str, high_col: str) -> st
     # least margin anyway, and tests can fix the day: core/time.py)
     now = datetime.combine(today_moscow(), time(), CLINIC_TZ)
     margin = max(abs(now - low) / 10, timedelta(days=1))
-    return f"({low_col} < {b.bind(high + margin)} AND {high_col} > {b.bind(low - margin)})"
+    upper = high + margin if MAX_TIME - high > margin else MAX_TIME  # near the ends of time: clamped
+    lower = low - margin if low - MIN_TIME > margin else MIN_TIME
+    return f"({low_col} < {b.bind(upper)} AND {high_col} > {b.bind(lower)})"
 
 
 def _like_escape(text: str) -> str:
