@@ -36,6 +36,7 @@ LAYERS: dict[str, str] = {
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
     "medcard.notifications": DOMAIN,
+    "medcard.sharing": DOMAIN,
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
