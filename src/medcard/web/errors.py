@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from medcard.access.policy import may_break_glass
 from medcard.core.errors import MedcardError
 from medcard.web.render import page, render
-from medcard.web.session import CsrfRejected, SignInRequired
+from medcard.web.session import CsrfRejected, SignInRequired, page_user
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 PAGE_PREFIXES = ("/app", "/my")
@@ -31,9 +31,17 @@ def is_page(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PAGE_PREFIXES)
 
 
-def error_page(request: Request, status: int, *, retry_after: int | None = None) -> Response:
-    """The error page of a status (404, 403, 413, 503, 500, else 400) in the layout."""
+async def error_page(request: Request, status: int, *, retry_after: int | None = None) -> Response:
+    """The error page of a status (404, 403, 413, 503, 500, else 400) in the layout.
+
+    A visitor not signed in is sent to sign in first (a deep link to a page keeps working, and no
+    page's existence is told to someone anonymous)."""
     user = getattr(request.state, "page_user", None)
+    if user is None and status in (403, 404):
+        try:
+            user = await page_user(request)
+        except SignInRequired as exc:
+            return _to_sign_in(exc)
     chart = _CHART.match(request.url.path)
     glass = None
     if status == 404 and chart and user is not None and may_break_glass(user.requester) \
@@ -45,31 +53,35 @@ def error_page(request: Request, status: int, *, retry_after: int | None = None)
                 headers=headers)
 
 
+def _to_sign_in(exc: SignInRequired) -> Response:
+    return RedirectResponse(exc.location, status_code=303, headers={"Cache-Control": "no-store"})
+
+
 def install(app: FastAPI) -> None:
     """Put the page handlers in front of the API's; call after ``fhir.api.errors.install``."""
 
-    def wrap(kind: type[Exception], on_page: Callable[[Request, Exception], Response]) -> None:
+    def wrap(kind: type[Exception], on_page: Handler) -> None:
         api: Handler | None = app.exception_handlers.get(kind)  # type: ignore[assignment]
 
         async def handler(request: Request, exc: Exception) -> Response:
             if is_page(request.url.path) or api is None:
-                return on_page(request, exc)
+                return await on_page(request, exc)
             return await api(request, exc)
 
         app.add_exception_handler(kind, handler)
 
-    def medcard_error(request: Request, exc: Exception) -> Response:
+    async def medcard_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, MedcardError)
         if isinstance(exc, CsrfRejected):
             return page(request, "errors/csrf.html", {}, status=403)
-        return error_page(request, exc.status)
+        return await error_page(request, exc.status)
 
-    def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_page(request, exc.status_code)
+        return await error_page(request, exc.status_code)
 
-    def database_down(request: Request, exc: Exception) -> Response:
-        return error_page(request, 503, retry_after=5)
+    async def database_down(request: Request, exc: Exception) -> Response:
+        return await error_page(request, 503, retry_after=5)
 
     wrap(MedcardError, medcard_error)
     wrap(HTTPException, http_error)
@@ -77,7 +89,7 @@ def install(app: FastAPI) -> None:
 
     async def sign_in(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
-        return RedirectResponse(exc.location, status_code=303, headers={"Cache-Control": "no-store"})
+        return _to_sign_in(exc)
 
     app.add_exception_handler(SignInRequired, sign_in)
 
