@@ -73,15 +73,19 @@ class DuePeriod:
 def _fixed_days(child: Child, events: Sequence[ImmunizationEvent], disease: str,
                 calendars: Versions[Calendar]) -> set[date]:
     """Days the forecast of a disease may change whatever the dose dates: events, exemption ends,
-    catch-up age limits, calendar versions."""
+    catch-up ages, calendar versions and the days their rows change."""
     days = {e.occurred for e in events}
     days |= {e.exemption_until + _DAY for e in events if e.exemption_until is not None}
+    birth = child.birth_date
     for cal in calendars.versions:
         days.add(cal.meta.effective_from)
         if cal.meta.in_force_until is not None:
             days.add(cal.meta.in_force_until + _DAY)
-        days |= {r.max_age.after(child.birth_date) for r in cal.catch_up
-                 if disease in r.diseases and r.max_age is not None}
+        days |= set(cal.row_changes())
+        for rule in (r for r in cal.catch_up if disease in r.diseases):
+            # with no dose yet, the series (or no dose at all) is chosen by the age the first dose would be given at
+            ages = (rule.max_age, rule.first_dose_age_from, rule.first_dose_age_to)
+            days |= {age.after(birth) for age in ages if age is not None}
     return days
 
 
