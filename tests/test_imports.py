@@ -47,6 +47,7 @@ LAYERS: dict[str, str] = {
     "medcard.fhir.bulk.cli": SURFACE,  # `medcard import` / `export`: progress bar and summary
     "medcard.access.commands": SURFACE,  # `medcard user`, `link`, `client`, `token`
     "medcard.synth.commands": SURFACE,  # `medcard synth`, `medcard demo`
+    "medcard.pediatrics.commands": SURFACE,  # `medcard rules report`
     # the sign-in pages, the OAuth/SMART endpoints and what only they use (requests, cookies, headers)
     "medcard.access.web": SURFACE,
     "medcard.access.signin": SURFACE,  # what the sign-in routes share

@@ -208,6 +208,9 @@ def demo_(
     raise typer.Exit(code)
 
 
+app.add_typer(__import__("medcard.pediatrics.commands", fromlist=["rules_app"]).rules_app, name="rules")
+
+
 def main() -> None:
     app(prog_name="medcard")
 
