@@ -268,3 +268,20 @@ def test_every_corrected_row_keeps_its_old_version_and_names_its_source() -> Non
         assert new is not None, code
         assert old is not new, code
         assert (old.effective.effective_to, new.effective.effective_from) == (day - DAY, day), code
+
+
+def test_the_worklist_periods_agree_with_the_forecast_every_day_for_late_starters() -> None:
+    """The stored periods change where the forecast does: at 13 months with no Hib, at a late first dose."""
+    histories = {
+        HIB: ([], [given(months(7), HIB), given(months(12, 20), HIB)], [given(months(11, 20), HIB),
+                                                                          given(months(13), HIB)]),
+        PNEUMO: ([], [given(months(8), PNEUMO)], [given(months(14), PNEUMO)], [given(months(5), PNEUMO)]),
+    }
+    for disease, cases in histories.items():
+        for events in cases:
+            periods = [p for p in overdue_periods(CHILD, events) if p.disease == disease]
+            day = BIRTH
+            while day < months(72):
+                listed = any(p.start <= day < p.end for p in periods)
+                assert listed == (forecast_disease(CHILD, events, disease, day).status == "overdue"), (disease, day)
+                day += DAY

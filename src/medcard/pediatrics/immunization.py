@@ -220,13 +220,15 @@ class _Version:
     limit: tuple[date, str] | None  # the first day no dose is given any more, and the rule saying so
 
 
-def _spans(calendars: Versions[Calendar]) -> list[tuple[Calendar, date | None, date | None, date]]:
-    """Each version cut where a row changes: (calendar, first day, last day, a day to pick its rows on)."""
+def _spans(calendars: Versions[Calendar], disease: str) -> list[tuple[Calendar, date | None, date | None, date]]:
+    """Each version cut where a row of the disease changes: (calendar, first day, last day, a day to pick its
+    rows on). Only the disease's rows cut: a piece more is a forecast more for each day of a walk."""
     spans = []
     for index, cal in enumerate(calendars.versions):
         start = None if index == 0 else cal.meta.effective_from
         end = cal.meta.in_force_until
-        cuts = [day for day in cal.row_changes() if (start is None or day > start) and (end is None or day <= end)]
+        cuts = [day for day in cal.row_changes(disease)
+                if (start is None or day > start) and (end is None or day <= end)]
         starts: list[date | None] = [start, *cuts]
         for first, following in zip(starts, [*cuts, None], strict=True):
             last = end if following is None else following - timedelta(days=1)
@@ -252,7 +254,7 @@ class DiseaseForecaster:
         self.child = child
         self.disease = disease
         self.info = info
-        self.versions = tuple(self._version(*span) for span in _spans(calendars))
+        self.versions = tuple(self._version(*span) for span in _spans(calendars, disease))
         self.same_day = any(cal.simultaneous is not None for cal in calendars.versions)
         self._by_age: dict[int, tuple[CalendarItem, tuple[date, date, date]]] = {}  # id(row) -> row, its dates
         self._rolls: dict[tuple[rules.Duration, date], list[date]] = {}
@@ -268,6 +270,8 @@ class DiseaseForecaster:
 
     def _version_on(self, on: date) -> _Version:
         """The version in force on ``on`` (the oldest for days before any)."""
+        if len(self.versions) == 1:
+            return self.versions[0]
         return next((v for v in reversed(self.versions) if v.start is None or v.start <= on), self.versions[0])
 
     def by_age(self, item: CalendarItem) -> tuple[date, date, date]:
@@ -319,10 +323,8 @@ class DiseaseForecaster:
             supporting=history.references,
         )
 
-    def _scheme(self, rules_now: _Version, first: date | None, dose: int) -> _Scheme | None:
+    def _scheme(self, rules_now: _Version, first: date, dose: int) -> _Scheme | None:
         """The catch-up series that applies by the child's age at the first dose, if any."""
-        if first is None:
-            return None
         birth = self.child.birth_date
         for rule in rules_now.catch_up:
             if rule.first_dose_age_from and rule.first_dose_age_to and (
@@ -382,8 +384,9 @@ class DiseaseForecaster:
         item = _item_for_dose(version.items, dose)
         if item is None:
             return f"the series is complete under {number}"
-        first = history.first or max(on, self.by_age(item)[0])
-        scheme = self._scheme(rules_now, first, dose)
+        scheme = None
+        if rules_now.catch_up:
+            scheme = self._scheme(rules_now, history.first or max(on, self.by_age(item)[0]), dose)
         if scheme is not None and scheme.rule.total_doses is not None and dose > scheme.rule.total_doses:
             if scheme.rule.total_doses == 0:
                 return f"no dose is given for a first dose at this age ({number}, catch-up rule {scheme.rule.code})"

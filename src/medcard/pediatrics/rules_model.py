@@ -288,10 +288,12 @@ class Calendar:
     not_modeled: tuple[str, ...]  # what of the act the data does not encode
     simultaneous: Simultaneous | None = None
 
-    def row_changes(self) -> tuple[date, ...]:
-        """The days a version of some row starts or ends (the day after its last), in order."""
+    def row_changes(self, disease: str | None = None) -> tuple[date, ...]:
+        """The days a version of some row (of ``disease``, if given) starts or ends (the day after its last)."""
         days: set[date] = set()
-        for effective in (*(i.effective for i in self.items), *(r.effective for r in self.catch_up)):
+        rows: list[tuple[frozenset[str], Effective]] = [(i.diseases, i.effective) for i in self.items]
+        rows += [(r.diseases, r.effective) for r in self.catch_up]
+        for effective in (effective for diseases, effective in rows if disease is None or disease in diseases):
             if effective.effective_from is not None:
                 days.add(effective.effective_from)
             if effective.effective_to is not None:
