@@ -123,11 +123,13 @@ SELECT d.resource_type, d.resource_id, d.low, HIT_COLUMN AS hit FROM sp_date d
 
 _MATCHES = """m AS (SELECT t.resource_type, t.resource_id FROM sp_text t
        WHERE t.patient_id = %(p)s AND t.content @@ websearch_to_tsquery('russian', %(q)s))"""
-# The resource whose text matched: the event itself, else what belongs to it.
+# The resource whose text matched: a document that belongs to the event (its protocol says most),
+# else the event itself, else another resource that belongs to it (a diagnosis, a report's value).
 _HIT = """(SELECT h FROM (
-    SELECT ARRAY[d.resource_type, d.resource_id] AS h, 0 AS o
+    SELECT ARRAY[d.resource_type, d.resource_id] AS h, 1 AS o
      WHERE (d.resource_type, d.resource_id) IN (SELECT * FROM m)
-    UNION ALL SELECT ARRAY[f.resource_type, f.resource_id], 1 FROM sp_reference f
+    UNION ALL SELECT ARRAY[f.resource_type, f.resource_id], CASE f.resource_type WHEN 'DocumentReference' THEN 0
+           ELSE 2 END FROM sp_reference f
      WHERE d.resource_type = 'Encounter' AND f.target_type = 'Encounter' AND f.target_id = d.resource_id
        AND f.param = 'encounter' AND (f.resource_type, f.resource_id) IN (SELECT * FROM m)
     UNION ALL SELECT ARRAY[f.target_type, f.target_id], 2 FROM sp_reference f
@@ -260,8 +262,9 @@ async def load_timeline(conn: AsyncConnection, gate: Gate, patient_id: str, toda
     birth = opened.banner.birth_date
     for i, (rt, rid, at, resource, _, _) in enumerate(parsed):
         event = _event(rt, rid, at, resource, birth, diagnoses.get(rid, []), names)
-        if snippets and snippets[i] is not None:
-            event = _with_snippet(event, snippets[i])
+        snippet = snippets[i] if snippets else None
+        if snippet is not None:
+            event = _with_snippet(event, snippet)
         timeline.events.append(event)
     if more and parsed:
         last = parsed[-1]
@@ -344,7 +347,7 @@ async def _snippets(conn: AsyncConnection, q: str, hits: list[tuple[list[str] | 
     return out
 
 
-_TEXT_KEYS = ("text", "display", "conclusion", "description", "valueString", "title", "reason")
+_TEXT_KEYS = ("text", "conclusion", "description", "valueString", "title")
 
 
 def searchable_text(resource: dict[str, Any]) -> str:
