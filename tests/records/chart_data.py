@@ -26,7 +26,7 @@ AMB = {"system": TERM + "v3-ActCode", "code": "AMB"}
 SNILS_P1 = "112233445" + snils_check_digits("112233445")
 ENP_P1 = "770000000000012" + enp_check_digit("770000000000012")
 PAPER_CARD = "urn:medcard:paper-card:7"
-HOSTILE = "<script>alert(1)</script>"
+HOSTILE = "<script>alert(1)</script> t < 38 & ok"
 
 
 def _text(text: str, kind: str = "text/plain") -> dict[str, Any]:
