@@ -38,7 +38,7 @@ def test_everything_in_time_order_newest_first_with_the_age_then(database_url: s
     assert (kinds["e1"], kinds["e2"], kinds["r1"], kinds["i1"], kinds["d3"]) == (
         "visit", "consultation", "result", "immunization", "document")
     e1 = next(e for e in t.events if e.id == "e1")
-    assert (e1.age, e1.detail, e1.href) == ("в 1 г. 6 мес.", "H66.9 Средний отит неуточнённый", "visits/e1")
+    assert (e1.age, e1.detail, e1.href) == ("в 1 г. 6 мес.", "H66.9 Средний отит неуточнённый", "timeline/visit/e1")
     assert next(e for e in t.events if e.id == "r1").abnormal
     assert t.next_cursor == ""  # one page holds it all
     assert ("otorhinolaryngologist", "Врач-оториноларинголог") in t.specialties

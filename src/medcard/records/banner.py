@@ -137,13 +137,20 @@ def banner(patient: dict[str, Any], rows: list[tuple[str, str, dict[str, Any]]],
         age=age_text(birth, today) if birth else fv.NOT_GIVEN,
         sex=SEX_TEXT.get(str(patient.get("gender")), fv.NOT_GIVEN),
         policy=fv.identifier(patient, fv.ENP) or fv.NOT_GIVEN,
-        snils=fv.identifier(patient, fv.SNILS) or fv.NOT_GIVEN,
+        snils=snils_text(fv.identifier(patient, fv.SNILS)),
         clinic=str((org or {}).get("name") or fv.NOT_GIVEN), district=district(gp),
         health_group=health, pe_group=pe, allergy_state=state, allergies=allergies,
         representatives=[representative(r) for r in by_type.get("RelatedPerson", []) if r.get("active", True)],
         dispensary=[str(c.get("title") or fv.texts_of(c.get("category"))) for c in by_type.get("CarePlan", [])
                     if c.get("status") == "active" and "испансер" in fv.texts_of(c.get("category"))],
         patient=patient)
+
+
+def snils_text(value: str | None) -> str:
+    """СНИЛС as it is written: 123-456-789 01."""
+    if not value:
+        return fv.NOT_GIVEN
+    return f"{value[:3]}-{value[3:6]}-{value[6:9]} {value[9:]}" if len(value) == 11 and value.isdigit() else value
 
 
 def _referenced(by_type: dict[str, list[dict[str, Any]]], ref: Any) -> dict[str, Any] | None:

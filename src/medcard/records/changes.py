@@ -1,8 +1,8 @@
 """What changed in a child's record since this clinician last opened the chart.
 
 "Last opened" comes from the audit log: the clinician's (account's) latest successful opening of
-this chart (an entry with ``query`` 'chart', written by :func:`.banner.open_record`) before the
-one that brought them here. What changed is read from the store by ``last_updated``: new or
+this chart (an entry with ``query`` 'chart', written by :func:`.banner.open_record`); the chart
+page links here naming the opening before its own, which is the one a clinician means. What changed is read from the store by ``last_updated``: new or
 changed results, consultations, diagnoses and documents (visit protocols included: a new
 consultation note is a document of its visit), in one statement.
 """
@@ -24,15 +24,12 @@ from medcard.records.names import load_names
 LIMIT = 200
 OPENED = "chart"  # the audit entry's query of a chart opening
 
-# The openings of a chart by one account, newest first: the one before `before` (a uuid of an opening,
-# the latest one when None).
-PREVIOUS_SQL = """
+# One account's latest opening of a chart, or the opening named (an entry id the chart page links with).
+OPENING_SQL = """
 SELECT a.id::text, a.recorded FROM audit_event a
  WHERE a.account_id = %(account)s AND a.patient_id = %(p)s AND a.subtype = 'read' AND a.outcome = '0'
    AND a.query = %(opened)s AND a.entity = 'Patient/' || %(p)s
-   AND (%(before)s::uuid IS NULL OR a.recorded < (
-        SELECT b.recorded FROM audit_event b WHERE b.id = %(before)s::uuid AND b.account_id = %(account)s
-           AND b.patient_id = %(p)s))
+   AND (%(opening)s::uuid IS NULL OR a.id = %(opening)s::uuid)
  ORDER BY a.recorded DESC LIMIT 1
 """
 
@@ -61,8 +58,7 @@ class Change:
 
     @property
     def href(self) -> str:
-        return {"Encounter": f"visits/{self.id}", "DiagnosticReport": f"reports/{self.id}",
-                "Observation": f"results/{self.id}", "DocumentReference": f"documents/{self.id}"}.get(self.rtype, "")
+        return fv.detail_path(self.rtype, self.id)
 
 
 @dataclass
@@ -79,20 +75,22 @@ class Changes:
 
 
 async def previous_opening(conn: AsyncConnection, account_id: str | None, patient_id: str,
-                           before: str | None = None) -> tuple[str, datetime] | None:
-    """(audit entry id, time) of this account's last opening of the chart, before opening ``before``."""
+                           opening: str | None = None) -> tuple[str, datetime] | None:
+    """(audit entry id, time) of this account's latest opening of the chart, or of the opening named, if it is
+    this account's opening of this chart (None otherwise)."""
     if account_id is None:
         return None
-    cur = await conn.execute(PREVIOUS_SQL, {"account": account_id, "p": patient_id, "opened": OPENED,
-                                            "before": before})
+    cur = await conn.execute(OPENING_SQL, {"account": account_id, "p": patient_id, "opened": OPENED,
+                                           "opening": opening})
     row = await cur.fetchone()
     return (str(row[0]), row[1]) if row else None
 
 
 async def load_changes(conn: AsyncConnection, gate: Gate, patient_id: str, today: date,
-                       before: str | None = None) -> Changes:
-    """The changes since the requester's previous opening of the chart (before the opening ``before``)."""
-    previous = await previous_opening(conn, gate.requester.account_id, patient_id, before)
+                       since_opening: str | None = None) -> Changes:
+    """The changes since the requester's latest opening of the chart, or since the opening ``since_opening``
+    (the chart links here with the opening before its own)."""
+    previous = await previous_opening(conn, gate.requester.account_id, patient_id, since_opening)
     opened = await open_record(conn, gate, patient_id, today, purpose="changes")
     out = Changes(banner=opened.banner, since=previous[1] if previous else None,
                   since_opening=previous[0] if previous else "")

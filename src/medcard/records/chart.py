@@ -31,7 +31,7 @@ from medcard.pediatrics.growth import corrected_age_days
 from medcard.pediatrics.growth_assessment import assess
 from medcard.records import fhirview as fv
 from medcard.records.ages import age_at
-from medcard.records.banner import Banner, open_record
+from medcard.records.banner import NO_KNOWN_ALLERGY, Banner, open_record
 from medcard.records.names import Names, load_names
 
 RECENT_VISITS = 6
@@ -246,6 +246,8 @@ def _problems(chart: Chart, parts: dict[str, list[dict[str, Any]]], banner_rows:
             chart.dispensary.append(Line(title=str(plan.get("title") or "Диспансерное наблюдение"), detail=detail,
                                          day=start, who=names.of(plan.get("author"))))
     for a in parts.get("allergies", []):
+        if fv.code_in(a.get("code"), "http://snomed.info/sct") in NO_KNOWN_ALLERGY:
+            continue  # "none known" is the banner's state, not an allergy
         reactions = "; ".join(fv.texts_of(r.get("manifestation")) for r in a.get("reaction") or ()
                               if isinstance(r, dict))
         crit = {"high": "высокая", "low": "низкая"}.get(str(a.get("criticality")), "")

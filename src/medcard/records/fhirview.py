@@ -230,3 +230,13 @@ def identifier_prefixed(resource: Resource, prefix: str) -> str | None:
                 and isinstance(ident.get("value"), str)):
             return str(ident["value"])
     return None
+
+
+DETAIL_KINDS = {"Encounter": "visit", "DiagnosticReport": "report", "Observation": "result",
+                "DocumentReference": "document"}
+
+
+def detail_path(rtype: str, rid: str) -> str:
+    """Where an entry of the record opens, relative to its chart (``timeline/visit/<id>``); '' when nowhere."""
+    kind = DETAIL_KINDS.get(rtype)
+    return f"timeline/{kind}/{rid}" if kind else ""

@@ -224,8 +224,7 @@ class Event:
     @property
     def href(self) -> str:
         """Where the event opens, relative to the patient's chart ('' when it shows all it has)."""
-        return {"Encounter": f"visits/{self.id}", "DiagnosticReport": f"reports/{self.id}",
-                "Observation": f"results/{self.id}", "DocumentReference": f"documents/{self.id}"}.get(self.rtype, "")
+        return fv.detail_path(self.rtype, self.id)
 
 
 @dataclass
