@@ -2,9 +2,9 @@
 
 "Last opened" comes from the audit log: the clinician's (account's) latest successful opening of
 this chart (an entry with ``query`` 'chart', written by :func:`.banner.open_record`); the chart
-page links here naming the opening before its own, which is the one a clinician means. What changed is read from the store by ``last_updated``: new or
-changed results, consultations, diagnoses and documents (visit protocols included: a new
-consultation note is a document of its visit), in one statement.
+page links here naming the opening before its own, which is the one a clinician means. What
+changed is read from the store by ``last_updated``: new or changed results, consultations,
+diagnoses and documents (a consultation's note stands for its visit), in one statement.
 """
 
 from __future__ import annotations
