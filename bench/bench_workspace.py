@@ -41,6 +41,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchauth import backend_token
+from medcard import domains
 from medcard.access import accounts, sessions
 from medcard.config import Settings
 from medcard.core import migrate
@@ -224,6 +225,7 @@ def first_paint(root: str, cookie: str, patient: str) -> None:
 
 
 def main() -> None:
+    domains.install()  # as every entry point that writes does (the import keeps the worklist too)
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("MEDCARD_BENCH_HOME", "/tmp/medcard-bench-ws")))
     parser.add_argument("--children", type=int, default=2000)
@@ -231,12 +233,15 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--port", type=int, default=18111)
+    parser.add_argument("--prepare-only", action="store_true", help="generate and import the base city, then stop")
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     full, more = prepare(args.home, args.children, args.extra)
     with embedded_database(args.home / "db") as url:
         migrate.upgrade(url)
         load(url, args.home, full, "full.done")
+        if args.prepare_only:
+            return
         settings = Settings(home=args.home)
         patients = sample(url, args.sample)
         token = backend_token(url)

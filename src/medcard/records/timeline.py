@@ -105,20 +105,25 @@ _ENCOUNTER_OF = """(CASE WHEN d.resource_type = 'Encounter' THEN d.resource_id E
 _SERVICE = ("(SELECT e.content::jsonb #>> '{serviceType,coding,0,code}' FROM resource e "
             "WHERE e.resource_type = 'Encounter' AND e.id = " + _ENCOUNTER_OF + ")")
 
+# Every condition reads only this child's index entries: a set of the child's own ids through an index
+# that leads with the patient (sp_token), or a probe per row through the row's own entries (sp_reference,
+# a scalar subquery PostgreSQL cannot turn into a scan of the whole store). Written as plain EXISTS inside
+# an OR, PostgreSQL hashed the subqueries over the whole store instead (measured: the timeline then grew
+# with the city, not with the child).
 _EVENTS = """
 SELECT d.resource_type, d.resource_id, d.low, HIT_COLUMN AS hit FROM sp_date d
  WHERE d.patient_id = %(p)s AND d.param = 'date' AND d.resource_type = ANY(%(types)s)
-   AND (d.resource_type <> 'Encounter' OR NOT EXISTS (
-        SELECT 1 FROM sp_reference f WHERE f.resource_type = 'Encounter' AND f.resource_id = d.resource_id
-           AND f.param = 'part-of'))
-   AND (d.resource_type <> 'DocumentReference' OR NOT EXISTS (
-        SELECT 1 FROM sp_token t WHERE t.resource_type = 'DocumentReference' AND t.resource_id = d.resource_id
-           AND t.param = 'type' AND t.code = ANY(%(protocols)s)))
-   AND (d.resource_type <> 'Observation' OR (EXISTS (
-        SELECT 1 FROM sp_token t WHERE t.resource_type = 'Observation' AND t.resource_id = d.resource_id
-           AND t.param = 'category' AND t.code = 'laboratory')
-       AND NOT EXISTS (SELECT 1 FROM sp_reference f WHERE f.target_type = 'Observation'
-           AND f.target_id = d.resource_id AND f.resource_type = 'DiagnosticReport' AND f.param = 'result')))
+   AND (d.resource_type <> 'Encounter' OR (
+        SELECT 1 FROM sp_reference f WHERE f.resource_id = d.resource_id AND f.resource_type = 'Encounter'
+           AND f.param = 'part-of' LIMIT 1) IS NULL)
+   AND (d.resource_type <> 'DocumentReference' OR d.resource_id NOT IN (
+        SELECT t.resource_id FROM sp_token t WHERE t.resource_type = 'DocumentReference' AND t.param = 'type'
+           AND t.code = ANY(%(protocols)s) AND t.patient_id = %(p)s))
+   AND (d.resource_type <> 'Observation' OR (d.resource_id IN (
+        SELECT t.resource_id FROM sp_token t WHERE t.resource_type = 'Observation' AND t.param = 'category'
+           AND t.code = 'laboratory' AND t.patient_id = %(p)s)
+       AND (SELECT 1 FROM sp_reference f WHERE f.target_type = 'Observation' AND f.target_id = d.resource_id
+           AND f.resource_type = 'DiagnosticReport' AND f.param = 'result' LIMIT 1) IS NULL))
 """
 
 _MATCHES = """m AS (SELECT t.resource_type, t.resource_id FROM sp_text t
@@ -162,11 +167,12 @@ def events_sql(f: Filters, after: tuple[str, str, str] | None) -> tuple[str, dic
     if f.chapter:
         chapter = next(c for c in chapters() if c["chapter"] == f.chapter)
         params.update(first=chapter["first"], last=chapter["last"])
+        # a scalar subquery (LIMIT 1), probed per event through the reference index, never a join over the store
         where.append(
-            "EXISTS (SELECT 1 FROM sp_reference c JOIN sp_token t ON t.resource_type = 'Condition' "
+            "coalesce((SELECT true FROM sp_reference c JOIN sp_token t ON t.resource_type = c.resource_type "
             "AND t.resource_id = c.resource_id AND t.param = 'code' AND t.system = 'http://hl7.org/fhir/sid/icd-10' "
             f"WHERE c.target_type = 'Encounter' AND c.target_id = {_ENCOUNTER_OF} AND c.resource_type = 'Condition' "
-            "AND c.param = 'encounter' AND left(t.code, 3) BETWEEN %(first)s AND %(last)s)")
+            "AND c.param = 'encounter' AND left(t.code, 3) BETWEEN %(first)s AND %(last)s LIMIT 1), false)")
     if after is not None:
         params.update(at=datetime.fromisoformat(after[0]), at_type=after[1], at_id=after[2])
         where.append("(d.low, d.resource_type, d.resource_id) < (%(at)s, %(at_type)s, %(at_id)s)")
