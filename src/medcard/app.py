@@ -26,6 +26,7 @@ from medcard.fhir.api.http import InputGuard
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
+from medcard.web.workspace.chart import router as chart_pages
 
 log = logging.getLogger("medcard.access")
 
@@ -118,5 +119,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    app.include_router(chart_pages)  # the chart pages: /app/patients/{id}, its timeline and changes
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

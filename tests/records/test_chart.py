@@ -9,9 +9,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from chart_data import ENP_P1, HOSTILE, SNILS_P1
 
-from conftest import DOCTOR, DOCTOR_ID, SYSTEM, run_gated
 from medcard.access.requester import Requester
 from medcard.access.scopes import Scopes
 from medcard.core.db import Database
@@ -20,6 +18,8 @@ from medcard.fhir.bulk.importer import Importer
 from medcard.records.ages import age_at, age_text
 from medcard.records.chart import Chart, load_chart
 from medcard.synth import CitySize, write_ndjson
+from records.chart_data import ENP_P1, HOSTILE, SNILS_P1
+from records.records_helpers import DOCTOR, DOCTOR_ID, SYSTEM, run_gated
 
 TODAY = date(2026, 11, 26)
 

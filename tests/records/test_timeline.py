@@ -7,15 +7,15 @@ from datetime import date
 import httpx
 import psycopg
 import pytest
-from chart_data import HOSTILE
 
-from conftest import DOCTOR, SYSTEM, run_gated
 from helpers import put
 from medcard.access.requester import Requester
 from medcard.core.errors import BadRequest, NotFound
 from medcard.records import changes, details, timeline
 from medcard.records.chart import load_chart
 from medcard.records.timeline import Filters, Timeline, load_timeline, parse_filters
+from records.chart_data import HOSTILE
+from records.records_helpers import DOCTOR, SYSTEM, run_gated
 
 TODAY = date(2026, 11, 26)
 

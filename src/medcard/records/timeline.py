@@ -36,6 +36,8 @@ PAGE = 50
 MAX_QUERY = 200
 KINDS = {"visit": "Приёмы", "consultation": "Консультации", "result": "Анализы", "document": "Документы",
          "immunization": "Прививки"}
+KIND_OF_ONE = {"visit": "Приём", "consultation": "Консультация", "result": "Анализ", "document": "Документ",
+               "immunization": "Прививка"}
 PROTOCOL_TYPES = ("11506-3", "11488-4")
 PEDIATRICIAN = "pediatrician"
 # Markers ts_headline puts around a match: control characters, which no stored FHIR string may hold,

@@ -74,7 +74,7 @@ async def timeline_page(request: Request, patient_id: str) -> Response:
     async with page_gate(request, user, patient_id=pid) as (conn, gate):
         view = await timeline.load_timeline(conn, gate, pid, today_moscow(), filters, cursor, with_options=not fragment)
     context = _context(user, pid, "timeline", timeline=view, banner=view.banner, filters=filters,
-                       query=_query(params), kinds=timeline.KINDS, cursor=cursor,
+                       query=_query(params), kinds=timeline.KINDS, kind_of_one=timeline.KIND_OF_ONE, cursor=cursor,
                        chapters_options=[(c["chapter"], f"{c['chapter']}. {c['first']}–{c['last']}: {c['title']}")
                                          for c in timeline.chapters()])
     return _timed(page(request, "app/_timeline_rows.html" if fragment else "app/timeline.html", context), started)
