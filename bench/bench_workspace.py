@@ -140,6 +140,7 @@ def session_cookie(url: str, settings: Settings) -> str:
 @contextmanager
 def server(url: str, port: int) -> Iterator[str]:
     env = {**os.environ, "MEDCARD_DATABASE_URL": url, "MEDCARD_LOG_LEVEL": "warning",
+           "MEDCARD_SECURE_COOKIES": "false",  # plain HTTP on loopback: the cookie without __Host-
            "MEDCARD_API_RATE_PER_MINUTE": "100000000", "MEDCARD_API_RATE_BACKEND_PER_MINUTE": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "medcard.app:create_app", "--port",
                              str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"], env=env)

@@ -99,24 +99,36 @@ class Opened:
     banner: Banner
     shown: Shown
     rows: list[tuple[str, str, dict[str, Any]]]  # the banner query's resources (type, id, parsed)
+    more: list[tuple[str, str, str, str]] = field(default_factory=list)  # (part, type, id, JSON) a page asked for
+
+
+# The banner's rows as (part, type, id, content), to be read in one statement with what a page adds.
+TAGGED_SQL = f"SELECT 'banner'::text, b.t, b.i, b.c FROM ({BANNER_SQL}) AS b(t, i, c)"
 
 
 async def open_record(conn: AsyncConnection, gate: Gate, patient_id: str, today: date, *,
-                      purpose: str = "chart") -> Opened:
+                      purpose: str = "chart", also: tuple[str, dict[str, Any]] | None = None) -> Opened:
     """Decide and audit the read of ``patient_id``'s record (NotFound when refused or missing); its banner.
 
     ``purpose`` is written into the audit entry's query ('chart' for opening the chart, which
-    :mod:`.changes` looks for).
+    :mod:`.changes` looks for). ``also``: a statement of (part, type, id, content) rows and its parameters,
+    read in the same round trip as the banner (after the gate's decision); its rows the requester may see
+    are in ``Opened.more``.
     """
     await gate.check(patient_id, "Patient", "read", entity=f"Patient/{patient_id}", query=purpose, missing=MISSING)
     shown = await gate.content_filter(conn, patient_id)
-    cur = await conn.execute(BANNER_SQL, {"p": patient_id})
-    rows = [(t, i, c) for t, i, c in await cur.fetchall() if t == "Patient" or shown(t, c)]
+    sql, params = TAGGED_SQL, {"p": patient_id}
+    if also is not None:
+        sql, params = f"{sql}\nUNION ALL\n{also[0]}", {**also[1], **params}
+    cur = await conn.execute(sql, params)
+    fetched = await cur.fetchall()
+    rows = [(t, i, c) for part, t, i, c in fetched if part == "banner" and (t == "Patient" or shown(t, c))]
+    more = [(part, t, i, c) for part, t, i, c in fetched if part != "banner" and (t == "AuditEvent" or shown(t, c))]
     parsed = [(t, i, fv.parse(c)) for t, i, c in rows]
     patient = next((c for t, _, c in parsed if t == "Patient"), None)
     if patient is None:
         raise NotFound(MISSING)
-    return Opened(banner(patient, parsed, shown, today), shown, parsed)
+    return Opened(banner(patient, parsed, shown, today), shown, parsed, more)
 
 
 def banner(patient: dict[str, Any], rows: list[tuple[str, str, dict[str, Any]]], shown: Shown,

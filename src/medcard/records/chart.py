@@ -17,8 +17,8 @@ was read (:mod:`medcard.pediatrics`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -29,6 +29,7 @@ from medcard.fhir.operations import summary
 from medcard.pediatrics import growth_chart, immunization, record
 from medcard.pediatrics.growth import corrected_age_days
 from medcard.pediatrics.growth_assessment import assess
+from medcard.records import changes
 from medcard.records import fhirview as fv
 from medcard.records.ages import age_at
 from medcard.records.banner import NO_KNOWN_ALLERGY, Banner, open_record
@@ -93,14 +94,6 @@ picked(s, rt, id) AS (
 SELECT x.s, r.resource_type, r.id, r.content
   FROM picked x JOIN resource r ON r.resource_type = x.rt AND r.id = x.id AND NOT r.deleted
 """
-
-
-async def extras(conn: AsyncConnection, patient_id: str) -> list[tuple[str, str, str, str]]:
-    """(part, type, id, content) of what the chart shows beyond ``$summary``, in one statement."""
-    cur = await conn.execute(EXTRAS_SQL, {
-        "p": patient_id, "visits": RECENT_VISITS, "consult": CONSULT_NOTE, "consults": RECENT_CONSULTATIONS,
-        "protocols": list(PROTOCOL_TYPES), "documents": RECENT_DOCUMENTS, "growth": list(record.GROWTH_CODES)})
-    return [(s, t, i, c) for s, t, i, c in await cur.fetchall()]
 
 
 # --- The view model ------------------------------------------------------------------------------
@@ -193,23 +186,42 @@ class Chart:
     documents: list[Line] = field(default_factory=list)
     paper_card: PaperCard | None = None
     hidden: list[str] = field(default_factory=list)  # sections the requester may not see
+    previous: tuple[str, datetime] | None = None  # this person's previous opening (audit entry id, time)
 
     @property
     def next_vaccination(self) -> Vaccination | None:
         return next(iter(self.vaccinations_open), None)
 
 
+# Everything the chart reads after the gate's decision, in the banner's statement: the summary's sections,
+# the extras, and this person's previous opening of the chart (for "what changed since").
+CHART_SQL = (f"SELECT s.s, s.resource_type, s.id, s.content FROM ({summary.SECTIONS_SQL}) AS s\nUNION ALL\n"
+             f"SELECT e.s, e.resource_type, e.id, e.content FROM ({EXTRAS_SQL}) AS e\nUNION ALL\n"
+             "SELECT 'opening', 'AuditEvent', o.id, extract(epoch FROM o.recorded)::text "
+             f"FROM ({changes.OPENING_SQL}) AS o(id, recorded)")
+
+
+def chart_params(patient_id: str, account_id: str | None) -> dict[str, Any]:
+    return {**summary.section_params(patient_id), "visits": RECENT_VISITS, "consult": CONSULT_NOTE,
+            "consults": RECENT_CONSULTATIONS, "protocols": list(PROTOCOL_TYPES), "documents": RECENT_DOCUMENTS,
+            "growth": list(record.GROWTH_CODES), "account": account_id, "opened": changes.OPENED, "opening": None}
+
+
 async def load_chart(conn: AsyncConnection, gate: Gate, patient_id: str, today: date) -> Chart:
-    """The chart of ``patient_id`` as the gate lets the requester see it; reads are audited by the gate."""
-    opened = await open_record(conn, gate, patient_id, today)
-    shown = opened.shown
-    main = [row for row in await summary.sections(conn, patient_id) if row[0] != "patient" and shown(row[1], row[3])]
-    more = [row for row in await extras(conn, patient_id) if shown(row[1], row[3])]
+    """The chart of ``patient_id`` as the gate lets the requester see it; reads are audited by the gate.
+
+    Statements: the gate's own (the policy's facts), one for everything the chart shows, one for names."""
+    opened = await open_record(conn, gate, patient_id, today,
+                               also=(CHART_SQL, chart_params(patient_id, gate.requester.account_id)))
     parts: dict[str, list[dict[str, Any]]] = {}
-    for part, _, _, content in [*main, *more]:
-        parts.setdefault(part, []).append(fv.parse(content))
-    names = await load_names(conn, [*parts.values(), [c for _, _, c in opened.rows]])
-    chart = Chart(banner=opened.banner)
+    previous = None
+    for part, _, rid, content in opened.more:
+        if part == "opening":
+            previous = (rid, datetime.fromtimestamp(float(content), UTC))
+        elif part != "patient":
+            parts.setdefault(part, []).append(fv.parse(content))
+    names = await load_names(conn, [parts.get(p, []) for p in NAMED_PARTS] + [[c for _, _, c in opened.rows]])
+    chart = Chart(banner=opened.banner, previous=previous)
     birth = opened.banner.birth_date
     _problems(chart, parts, opened.rows, names, birth)
     _medications(chart, parts, birth)
@@ -219,8 +231,12 @@ async def load_chart(conn: AsyncConnection, gate: Gate, patient_id: str, today: 
     _results(chart, parts, birth)
     _consultations(chart, parts, names, birth)
     _documents(chart, parts, names, birth)
-    chart.hidden = [label for rtype, label in HIDDEN_LABELS if not shown(rtype, "{}")]
+    chart.hidden = [label for rtype, label in HIDDEN_LABELS if not opened.shown(rtype, "{}")]
     return chart
+
+
+# The parts whose resources name the people and places the chart shows (the rest are never attributed).
+NAMED_PARTS = ("problems", "visit", "consult", "document", "paper", "report")
 
 
 HIDDEN_LABELS = (("Condition", "диагнозы"), ("Immunization", "прививки"), ("Observation", "измерения и анализы"),
@@ -323,12 +339,23 @@ GROWTH_NAMES = {"weight-for-age": "Масса тела", "height-for-age": "Дл
 UNIT_RU = {"kg": "кг", "cm": "см", "kg/m2": "кг/м²"}
 
 
+# z-scores are read for the last years only (the latest values and recent centile crossings are what a
+# visit needs; reading every measurement of a 17-year-old cost more than the rest of the chart, measured);
+# the chart plots every weight.
+Z_SCORE_YEARS = 3
+WEIGHT_FOR_AGE_DAYS = 3652  # the end of WHO's weight-for-age reference (10 years)
+
+
 def _growth(chart: Chart, banner: Banner, parts: dict[str, list[dict[str, Any]]]) -> None:
     facts = record.patient_from(banner.patient)
     observations = parts.get("growth", [])
     if isinstance(facts, str) or not observations:
         return
     growth_facts = record.growth_from(observations)
+    measured = growth_facts.measurements
+    if measured:
+        since = max(m.on for m in measured).replace(day=1) - timedelta(days=365 * Z_SCORE_YEARS)
+        growth_facts = replace(growth_facts, measurements=[m for m in measured if m.on >= since])
     found = assess(facts, growth_facts)
     latest = {r.indicator: r for r in found.results}
     for indicator in GROWTH_NAMES:
@@ -343,10 +370,13 @@ def _growth(chart: Chart, banner: Banner, parts: dict[str, list[dict[str, Any]]]
     chart.growth_alerts = [f"{GROWTH_NAMES.get(c.indicator, c.indicator)}: пересечение центильных линий "
                            f"{'вверх' if c.direction == 'up' else 'вниз'}" for c in found.crossings[-3:]]
     if facts.sex in ("male", "female"):
-        points = [(float(corrected_age_days(r.age_days, growth_facts.gestation_weeks) or 0), r.value)
-                  for r in found.results if r.indicator == "weight-for-age" and r.z is not None]
+        # WHO's weight-for-age stops at 10 years: an older child's chart is BMI-for-age
+        older = measured and (max(m.on for m in measured) - facts.birth_date).days > WEIGHT_FOR_AGE_DAYS
+        kind, indicator = ("bmi", "bmi-for-age") if older else ("weight", "weight-for-age")
+        points = [(float(corrected_age_days((m.on - facts.birth_date).days, growth_facts.gestation_weeks) or 0),
+                   m.value) for m in measured if m.kind == kind and m.on >= facts.birth_date]
         if points:
-            chart.growth_svg = growth_chart.render_growth_chart("weight-for-age", facts.sex, points)
+            chart.growth_svg = growth_chart.render_growth_chart(indicator, facts.sex, points)
 
 
 def _visits(chart: Chart, parts: dict[str, list[dict[str, Any]]], names: Names, birth: date | None) -> None:

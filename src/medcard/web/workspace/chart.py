@@ -55,10 +55,9 @@ async def chart_page(request: Request, patient_id: str) -> Response:
     user = await require_staff(request)
     pid = _id(patient_id)
     async with page_gate(request, user, patient_id=pid) as (conn, gate):
-        previous = await changes.previous_opening(conn, user.account.id, pid)  # before this opening is written
-        view = await chart.load_chart(conn, gate, pid, today_moscow())
+        view = await chart.load_chart(conn, gate, pid, today_moscow())  # with the opening before this one
     return _timed(page(request, "app/chart.html", _context(user, pid, "chart", chart=view, banner=view.banner,
-                                                           previous=previous)), started)
+                                                           previous=view.previous)), started)
 
 
 @router.get("/app/patients/{patient_id}/timeline")
