@@ -29,6 +29,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,7 +104,8 @@ def counts(url: str) -> tuple[int, int]:
     with psycopg.connect(url) as conn:
         patients = conn.execute("SELECT count(*) FROM resource WHERE resource_type = 'Patient'").fetchone()
         resources = conn.execute("SELECT count(*) FROM resource").fetchone()
-    assert patients is not None and resources is not None
+    assert patients is not None
+    assert resources is not None
     return int(patients[0]), int(resources[0])
 
 
@@ -228,7 +230,8 @@ def first_paint(root: str, cookie: str, patient: str) -> None:
 def main() -> None:
     domains.install()  # as every entry point that writes does (the import keeps the worklist too)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("MEDCARD_BENCH_HOME", "/tmp/medcard-bench-ws")))
+    default_home = Path(os.environ.get("MEDCARD_BENCH_HOME") or Path(tempfile.gettempdir()) / "medcard-bench-ws")
+    parser.add_argument("--home", type=Path, default=default_home, help="where the city and its store are kept")
     parser.add_argument("--children", type=int, default=2000)
     parser.add_argument("--extra", type=int, default=18000)
     parser.add_argument("--sample", type=int, default=150)
