@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,6 +99,23 @@ def load(url: str, home: Path, folder: Path, mark: str) -> None:
     code = run_import(url, [folder], on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
     print(f"imported {folder.name} in {time.perf_counter() - started:.0f} s (exit {code})", flush=True)
     (home / mark).touch()
+
+
+def remove_extra(url: str, home: Path, more: Path) -> None:
+    """Take the extra children out again (``--again``), so that a second run measures the base store first."""
+    if not (home / "extra.done").exists():
+        return
+    ids = [orjson.loads(row)["id"] for row in (more / "Patient.ndjson").read_bytes().splitlines() if row.strip()]
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'patient_id' "
+            "AND table_schema = 'public' AND table_name IN (SELECT tablename FROM pg_tables)").fetchall()]
+        for table in tables:
+            conn.execute(f"DELETE FROM {table} WHERE patient_id = ANY(%s)", (ids,))
+        conn.execute("DELETE FROM resource WHERE resource_type = 'Patient' AND id = ANY(%s)", (ids,))
+        conn.execute("VACUUM ANALYZE")
+    (home / "extra.done").unlink()
+    print(f"removed the {len(ids):,} extra children", flush=True)
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -238,12 +256,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--port", type=int, default=18111)
     parser.add_argument("--prepare-only", action="store_true", help="generate and import the base city, then stop")
+    parser.add_argument("--again", action="store_true", help="a run after the first: take the extra children out first")
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     full, more = prepare(args.home, args.children, args.extra)
     with embedded_database(args.home / "db") as url:
         migrate.upgrade(url)
         load(url, args.home, full, "full.done")
+        if args.again:
+            remove_extra(url, args.home, more)
         if args.prepare_only:
             return
         settings = Settings(home=args.home)

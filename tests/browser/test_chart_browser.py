@@ -64,6 +64,7 @@ def test_a_pediatrician_finds_what_the_visit_needs_on_the_chart(viewport: str, r
     check_axe(page)
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, f"chart-{viewport}")
+    page.screenshot(path=str(shot(page, f"chart-{viewport}-screen").with_suffix(".png")), full_page=False)
 
 
 def test_the_timeline_searches_and_loads_the_next_fifty(record: str, page: Page, signed_in_page: SignedIn,
