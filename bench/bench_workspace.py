@@ -52,6 +52,7 @@ from medcard.fhir.bulk.cli import run_import
 from medcard.synth import CitySize, write_ndjson
 
 TODAY = date(2026, 11, 26)
+PARTS = ("session", "gate", "chart", "audit", "render")  # the chart page's Server-Timing parts
 DOCTOR = "bench-pediatrician"
 
 
@@ -193,9 +194,14 @@ class Client:
         return response.status, body, (time.perf_counter() - started) * 1000, dict(response.getheaders())
 
 
-def server_ms(headers: dict[str, str]) -> float:
+def server_ms(headers: dict[str, str], name: str = "app") -> float:
+    """One metric of the page's ``Server-Timing`` (``app``: the whole server time)."""
     timing = headers.get("Server-Timing") or headers.get("server-timing") or ""
-    return float(timing.partition("dur=")[2] or "nan")
+    for metric in timing.split(","):
+        key, _, dur = metric.strip().partition(";dur=")
+        if key == name:
+            return float(dur)
+    return float("nan")
 
 
 def measure(port: int, cookie: str, token: str, patients: list[str], rounds: int) -> dict[str, Any]:
@@ -205,11 +211,14 @@ def measure(port: int, cookie: str, token: str, patients: list[str], rounds: int
         page.get(f"/app/patients/{pid}")
         api.get(f"/fhir/R4/Patient/{pid}/$summary")
     chart_server, chart_wall, summary_wall, sizes = [], [], [], []
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
     for _ in range(rounds):
         for pid in patients:
             status, body, wall, headers = page.get(f"/app/patients/{pid}")
             assert status == 200, (status, body[:300])
             chart_server.append(server_ms(headers))
+            for name in PARTS:
+                parts[name].append(server_ms(headers, name))
             chart_wall.append(wall)
             sizes.append(len(body) / 1024)
             status, body, wall, _ = api.get(f"/fhir/R4/Patient/{pid}/$summary")
@@ -219,6 +228,8 @@ def measure(port: int, cookie: str, token: str, patients: list[str], rounds: int
            "chart_wall": line("chart page, latency on loopback", chart_wall),
            "summary_wall": line("$summary alone (FHIR API), latency on loopback", summary_wall),
            "size": line("chart page size", sizes, "KB")}
+    for name in PARTS:
+        line(f"  of which {name}", parts[name])
     ratio = out["chart_wall"]["p50"] / out["summary_wall"]["p50"]
     print(f"  chart page / $summary (p50 latency): {ratio:.2f}×")
     return out
