@@ -37,6 +37,7 @@ LAYERS: dict[str, str] = {
     "medcard.synth": DOMAIN,
     "medcard.notifications": DOMAIN,
     "medcard.sharing": DOMAIN,
+    "medcard.records": DOMAIN,  # a child's record as the workspace reads it: chart, timeline, changes
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
