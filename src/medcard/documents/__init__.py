@@ -1,0 +1,1 @@
+"""Documents: PDF rendering, signing and verification, the blob store, whole-record downloads."""
