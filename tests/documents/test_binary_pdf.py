@@ -1,0 +1,119 @@
+"""Binary/{id}: the PDF of a document from the blob store, through the access policy and the audit log."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+
+import httpx
+import pytest
+from document_helpers import PDF, document, keep_pdf
+
+from access.guards_helpers import World, born
+from conftest import ServerThread
+from helpers import body, created_id, post
+from medcard.config import Settings
+from medcard.documents.binaries import blob_of
+from medcard.documents.blobs import DirectoryBlobStore, blob_store
+
+PDF_ACCEPT = {"Accept": "application/pdf"}
+
+
+def _child(http: httpx.Client) -> str:
+    return created_id(post(http, "/Patient", {"resourceType": "Patient", "birthDate": "2018-05-01"}))
+
+
+def test_the_pdf_is_a_binary_attached_to_the_document(http: httpx.Client, database_url: str,
+                                                      settings: Settings) -> None:
+    doc = document(http, _child(http))
+    bid = keep_pdf(database_url, settings, doc)
+    docref = body(http.get(f"/DocumentReference/{doc}"))
+    [pdf] = [c["attachment"] for c in docref["content"] if c["attachment"]["contentType"] == "application/pdf"]
+    assert pdf["url"] == f"Binary/{bid}"
+    assert pdf["size"] == len(PDF)
+    assert pdf["hash"] == base64.b64encode(hashlib.sha1(PDF).digest()).decode()  # noqa: S324 (FHIR's hash)
+    assert docref["content"][0]["attachment"]["contentType"].startswith("text/html")  # the HTML stays
+
+
+def test_binary_with_accept_pdf_returns_the_bytes_from_the_blob_store(http: httpx.Client, database_url: str,
+                                                                       settings: Settings) -> None:
+    bid = keep_pdf(database_url, settings, document(http, _child(http)))
+    r = http.get(f"/Binary/{bid}", headers=PDF_ACCEPT)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-length"] == str(len(PDF))
+    assert r.content == PDF
+
+
+def test_binary_as_fhir_is_the_resource_with_the_data_in_base64_and_no_bytes_in_the_row(
+        http: httpx.Client, database_url: str, settings: Settings, server: ServerThread) -> None:
+    doc = document(http, _child(http))
+    bid = keep_pdf(database_url, settings, doc)
+    r = http.get(f"/Binary/{bid}", headers={"Accept": "application/fhir+json"})
+    assert r.status_code == 200
+    binary = body(r)
+    assert binary["resourceType"] == "Binary"
+    assert binary["contentType"] == "application/pdf"
+    assert binary["securityContext"] == {"reference": f"DocumentReference/{doc}"}
+    assert base64.b64decode(binary["data"]) == PDF
+    stored = World(http, database_url).rows("SELECT content FROM resource WHERE resource_type = 'Binary' AND id = %s",
+                                            bid)[0][0]
+    assert "data" not in stored
+    ref = blob_of(json.loads(stored))
+    assert ref is not None
+    assert ref.key == hashlib.sha256(PDF).hexdigest()
+
+
+def test_a_client_written_binary_with_inline_data_is_served_as_bytes_too(http: httpx.Client) -> None:
+    bid = created_id(post(http, "/Binary", {"resourceType": "Binary", "contentType": "application/pdf",
+                                            "data": base64.b64encode(PDF).decode()}))
+    assert http.get(f"/Binary/{bid}", headers=PDF_ACCEPT).content == PDF
+    assert base64.b64decode(body(http.get(f"/Binary/{bid}"))["data"]) == PDF
+
+
+def test_another_childs_pdf_is_404_exactly_like_a_missing_one_and_both_are_audited(
+        http: httpx.Client, database_url: str, settings: Settings) -> None:
+    world = World(http, database_url)
+    mine, theirs = world.child(born(7), family="Иванова"), world.child(born(8), family="Петрова")
+    parent = world.parent_of(mine, "mother")
+    my_pdf = keep_pdf(database_url, settings, document(http, mine))
+    their_pdf = keep_pdf(database_url, settings, document(http, theirs))
+
+    assert http.get(f"/Binary/{my_pdf}", headers={**PDF_ACCEPT, **parent}).content == PDF
+    refused = http.get(f"/Binary/{their_pdf}", headers={**PDF_ACCEPT, **parent})
+    missing = http.get("/Binary/no-such-binary", headers={**PDF_ACCEPT, **parent})
+    assert refused.status_code == missing.status_code == 404
+    assert refused.content.replace(their_pdf.encode(), b"X") == missing.content.replace(b"no-such-binary", b"X")
+    assert PDF not in refused.content
+    audit = world.rows("SELECT patient_id, outcome FROM audit_event WHERE entity IN (%s, %s) AND subtype = 'read' "
+                       "ORDER BY recorded", f"Binary/{my_pdf}", f"Binary/{their_pdf}")
+    assert audit == [(mine, "0"), (theirs, "4")]
+
+
+@pytest.mark.parametrize("damage", ["changed", "missing"])
+def test_a_damaged_or_missing_blob_is_reported_never_served(
+        http: httpx.Client, database_url: str, settings: Settings, caplog: pytest.LogCaptureFixture,
+        damage: str) -> None:
+    child = _child(http)
+    bid = keep_pdf(database_url, settings, document(http, child), PDF + damage.encode())
+    store = blob_store(settings)
+    assert isinstance(store, DirectoryBlobStore)
+    key = hashlib.sha256(PDF + damage.encode()).hexdigest()
+    if damage == "changed":
+        store.path(key).write_bytes(b"%PDF-1.4 a different file of the same name")
+    else:
+        store.path(key).unlink()
+    with caplog.at_level(logging.ERROR, logger="medcard.documents.blobs"):
+        for accept in ("application/pdf", "application/fhir+json"):
+            r = http.get(f"/Binary/{bid}", headers={"Accept": accept})
+            assert r.status_code == 500
+            outcome = body(r)
+            assert outcome["resourceType"] == "OperationOutcome"
+            assert ("damaged" if damage == "changed" else "missing") in outcome["issue"][0]["diagnostics"]
+            assert b"%PDF" not in r.content
+    assert f"blob {key}" in caplog.text
+    assert child not in caplog.text
+    outcomes = World(http, database_url).rows("SELECT outcome FROM audit_event WHERE entity = %s", f"Binary/{bid}")
+    assert outcomes == [("8",), ("8",)]
