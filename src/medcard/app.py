@@ -20,6 +20,7 @@ from medcard.core.db import Database
 from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import today_moscow
 from medcard.fhir.api import errors as fhir_errors
+from medcard.fhir.api.archive_status import routes as archive_routes
 from medcard.fhir.api.binary import routes as binary_routes
 from medcard.fhir.api.bulk import router as bulk_router
 from medcard.fhir.api.disconnect import CancelOnDisconnect
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                   openapi_url=None)
     app.state.settings = settings
     app.include_router(bulk_router)  # before the generic routes, which would take its paths
-    app.router.routes.extend(binary_routes.routes)  # Binary/{id} as bytes: before the generic routes
+    app.router.routes.extend([*binary_routes.routes, *archive_routes.routes])  # files: before the generic routes
     app.router.routes.extend(fhir_router.routes)  # plain Starlette routes (see FhirRoutes)
     fhir_errors.install(app)
 

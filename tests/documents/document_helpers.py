@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -10,8 +11,11 @@ import psycopg
 
 from helpers import created_id, post, run_db
 from medcard.config import Settings
+from medcard.core.db import Database
+from medcard.core.jobs import Worker
 from medcard.documents.binaries import attach_pdf, lock_document
 from medcard.documents.blobs import blob_store
+from medcard.fhir.bulk.jobs import handlers
 
 # A small but well-formed PDF (one empty page); the bytes are what matters here, not the rendering.
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
@@ -40,3 +44,20 @@ def keep_pdf(url: str, settings: Settings, docref_id: str, data: bytes = PDF) ->
         return await attach_pdf(conn, blob_store(settings), docref, data)
 
     return run_db(url, work)
+
+
+def work(database_url: str, settings: Settings, jobs: int = 1) -> int:
+    """Run queued jobs in this process, as `medcard worker` would; how many ran."""
+    async def go() -> int:
+        db = Database(database_url, min_size=1, max_size=2)
+        await db.open()
+        try:
+            worker = Worker(db, handlers(settings))
+            ran = 0
+            while ran < jobs and await worker.run_one():
+                ran += 1
+            return ran
+        finally:
+            await db.close()
+
+    return asyncio.run(go())

@@ -24,12 +24,14 @@ def registry() -> tuple[Operation, ...]:
         growth,
         immds_forecast,
         import_,
+        record_archive,
         summary,
         vaccination_worklist,
     )
 
     return (everything.OPERATION, summary.OPERATION, *export.OPERATIONS, import_.OPERATION, *growth.OPERATIONS,
-            immds_forecast.OPERATION, examinations.OPERATION, vaccination_worklist.OPERATION)
+            immds_forecast.OPERATION, examinations.OPERATION, vaccination_worklist.OPERATION,
+            record_archive.OPERATION)
 
 
 def find(name: str, rtype: str | None, rid: str | None) -> Operation | None:
