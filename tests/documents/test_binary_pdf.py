@@ -117,3 +117,32 @@ def test_a_damaged_or_missing_blob_is_reported_never_served(
     assert child not in caplog.text
     outcomes = World(http, database_url).rows("SELECT outcome FROM audit_event WHERE entity = %s", f"Binary/{bid}")
     assert outcomes == [("8",), ("8",)]
+
+
+def test_the_pdf_operation_serves_the_kept_pdf_and_names_its_binary(http: httpx.Client, database_url: str,
+                                                                    settings: Settings, server: ServerThread) -> None:
+    doc = document(http, _child(http))
+    bid = keep_pdf(database_url, settings, doc)
+    r = http.get(f"/DocumentReference/{doc}/$pdf")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    assert r.headers["content-location"] == f"{server.base}/Binary/{bid}"
+    assert r.content == PDF
+
+
+def test_the_pdf_of_another_childs_document_is_404_exactly_like_a_missing_one(
+        http: httpx.Client, database_url: str, settings: Settings) -> None:
+    world = World(http, database_url)
+    mine, theirs = world.child(born(5), family="Иванова"), world.child(born(6), family="Петрова")
+    parent = world.parent_of(mine, "mother")
+    my_doc, their_doc = document(http, mine), document(http, theirs)
+    keep_pdf(database_url, settings, my_doc)
+    keep_pdf(database_url, settings, their_doc)
+    assert http.get(f"/DocumentReference/{my_doc}/$pdf", headers=parent).content == PDF
+    refused = http.get(f"/DocumentReference/{their_doc}/$pdf", headers=parent)
+    missing = http.get("/DocumentReference/nothing/$pdf", headers=parent)
+    assert refused.status_code == missing.status_code == 404
+    assert refused.content.replace(their_doc.encode(), b"X") == missing.content.replace(b"nothing", b"X")
+    audit = world.rows("SELECT patient_id, outcome FROM audit_event WHERE entity LIKE %s ORDER BY recorded",
+                       "DocumentReference/%/$pdf")
+    assert audit == [(mine, "0"), (theirs, "4")]

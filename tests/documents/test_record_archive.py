@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -15,6 +16,7 @@ from access.guards_helpers import World, born
 from conftest import ServerThread
 from helpers import body, created_id, post
 from medcard.config import Settings
+from medcard.documents.blobs import DirectoryBlobStore, blob_store
 from medcard.fhir.validation import validation_issues
 
 LAB = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
@@ -176,3 +178,21 @@ def test_a_deleted_record_has_no_archive(http: httpx.Client) -> None:
 
 def test_the_async_status_of_an_unknown_job_is_404(http: httpx.Client) -> None:
     assert http.get("/$record-archive-status/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_a_damaged_pdf_is_left_out_of_the_archive_and_said_so(http: httpx.Client, database_url: str,
+                                                              settings: Settings) -> None:
+    rec = make_record(http, database_url, settings)
+    store = blob_store(settings)
+    assert isinstance(store, DirectoryBlobStore)
+    kept = store.path(hashlib.sha256(PDF).hexdigest())
+    kept.write_bytes(b"%PDF-1.4 not the file that was kept")
+    try:
+        archive = unzip(http.get(f"/Patient/{rec['child']}/$record-archive").content)
+    finally:
+        kept.write_bytes(PDF)  # the blob directory is the test session's: other tests keep the same PDF
+    assert not [n for n in archive.namelist() if n.startswith("documents/2025/")]
+    problems = archive.read("problems.txt").decode()
+    assert f"Справка в бассейн ({rec['certificate'][:8]}).pdf" in problems
+    assert "повреждён" in problems
+    assert b"not the file that was kept" not in b"".join(archive.read(n) for n in archive.namelist())

@@ -33,9 +33,9 @@ from medcard.core.db import Database
 from medcard.core.errors import MedcardError
 from medcard.core.time import CLINIC_TZ as MOSCOW
 from medcard.documents.binaries import blob_of
-from medcard.documents.blobs import BlobError, blob_store, read_verified
+from medcard.documents.blobs import BlobError, blob_store, primed, read_verified
 from medcard.documents.ips import ips_document
-from medcard.documents.pdfs import ensure_pdf
+from medcard.documents.pdfs import ensure_pdf, render_record_book
 from medcard.fhir import store
 from medcard.fhir.operations.base import OperationCall
 from medcard.fhir.operations.everything import everything
@@ -196,9 +196,8 @@ async def _ips(a: Archive) -> AsyncIterator[bytes]:
 async def _document(a: Archive, z: _Zip, doc: _Document, problems: list[str]) -> AsyncIterator[bytes]:
     """One document's member: its PDF (rendered and kept on first request), or the document as written."""
     when = datetime.fromisoformat(doc.day + "T12:00:00") if len(doc.day) == 10 else a.now.astimezone(MOSCOW)
+    binary_id = await _pdf_of(a, doc.id)
     async with a.db.transaction() as conn:
-        a.gate.rebind(conn)
-        binary_id = await ensure_pdf(conn, a.gate, a.settings, doc.id)
         binary = await store.read_current(conn, "Binary", binary_id) if binary_id else None
         written = None if binary is not None else await store.read_current(conn, "DocumentReference", doc.id)
     if binary is not None and binary.content is not None:
@@ -211,7 +210,7 @@ async def _document(a: Archive, z: _Zip, doc: _Document, problems: list[str]) ->
             return
         try:
             # Checked before the member starts: a damaged file is left out, never half-written.
-            chunks = await _primed(read_verified(blob_store(a.settings), ref.key))
+            chunks = await primed(read_verified(blob_store(a.settings), ref.key))
         except BlobError:
             problems.append(f"{doc.name('pdf')}: файл в хранилище повреждён или отсутствует; "
                             "администраторы получили сообщение.")
@@ -226,6 +225,19 @@ async def _document(a: Archive, z: _Zip, doc: _Document, problems: list[str]) ->
             yield piece
 
 
+async def _pdf_of(a: Archive, docref_id: str) -> str | None:
+    """The document's PDF, kept or rendered now in a transaction of its own (a failed rendering leaves the
+    document as it was written, and the archive goes on)."""
+    try:
+        async with a.db.transaction() as conn:
+            a.gate.rebind(conn)
+            found = await ensure_pdf(conn, a.gate, a.settings, docref_id)
+            await a.gate.flush(conn)  # what rendering read is audited with the archive, as it goes
+            return found
+    except MedcardError:
+        return None
+
+
 def _as_written(docref: dict[str, Any]) -> tuple[str, bytes] | None:
     """The first inline attachment of a document, with the extension of its type."""
     for content in docref.get("content", []):
@@ -236,33 +248,16 @@ def _as_written(docref: dict[str, Any]) -> tuple[str, bytes] | None:
     return None
 
 
-async def _primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    first = await anext(chunks, b"")
-
-    async def again() -> AsyncIterator[bytes]:
-        if first:
-            yield first
-        async for piece in chunks:
-            yield piece
-
-    return again()
-
-
 async def _record_book(a: Archive) -> bytes | None:
-    """The record book PDF (``documents.book``), or None when it cannot be rendered here."""
-    import importlib
-
-    try:
-        book: Any = importlib.import_module("medcard.documents.book")
-    except ModuleNotFoundError:
-        return None
+    """The record book PDF, or None when it cannot be rendered here (the archive says so in problems.txt)."""
     async with a.db.transaction() as conn:
         a.gate.rebind(conn)
         try:
-            data = await book.record_book(conn, a.gate, a.patient_id)
+            data = await render_record_book(conn, a.gate, a.patient_id)
         except MedcardError:
             return None
-    return data if isinstance(data, bytes) else None
+        await a.gate.flush(conn)
+    return data
 
 
 def readme(documents: list[_Document], when: datetime) -> str:

@@ -298,6 +298,20 @@ def blob_store(settings: Settings) -> BlobStore:
     return store
 
 
+async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Run a stream up to its first chunk now (where :func:`read_verified` checks the blob and raises), and
+    hand back the whole of it: a response built on it starts only once the content is known to be good."""
+    first = await anext(chunks, b"")
+
+    async def again() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for piece in chunks:
+            yield piece
+
+    return again()
+
+
 async def read_verified(store: BlobStore, key: str) -> AsyncIterator[bytes]:
     """The blob's content in chunks, for a response; nothing is yielded unless the content matches its key.
 

@@ -49,3 +49,13 @@ async def render_document(conn: AsyncConnection, gate: Gate, docref_id: str) -> 
     rendered = await render.render(conn, gate, docref_id)
     data: bytes = rendered if isinstance(rendered, bytes) else rendered.pdf
     return data
+
+
+async def render_record_book(conn: AsyncConnection, gate: Gate, patient_id: str) -> bytes | None:
+    """The record book of a child (``documents.book``); None where that renderer is not installed."""
+    try:
+        book: Any = importlib.import_module("medcard.documents.book")
+    except ModuleNotFoundError:
+        return None
+    data = await book.record_book(conn, gate, patient_id)
+    return data if isinstance(data, bytes) else None

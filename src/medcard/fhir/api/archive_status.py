@@ -13,9 +13,8 @@ from starlette.responses import Response, StreamingResponse
 from medcard.core import jobs, jsonutil
 from medcard.core.errors import NotFound
 from medcard.documents.archive_job import RECORD_ARCHIVE, same_requester
-from medcard.documents.blobs import blob_store, read_verified
+from medcard.documents.blobs import blob_store, primed, read_verified
 from medcard.fhir.api.access import gated
-from medcard.fhir.api.binary import primed
 from medcard.fhir.api.http import fhir_response
 from medcard.fhir.api.routes import PREFIX, FhirRoutes
 from medcard.fhir.operations.record_archive import zip_headers

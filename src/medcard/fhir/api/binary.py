@@ -18,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from medcard.core.time import http_date
 from medcard.documents.binaries import PDF, blob_of
-from medcard.documents.blobs import blob_store, read_verified
+from medcard.documents.blobs import blob_store, primed, read_verified
 from medcard.fhir import interactions
 from medcard.fhir.api.access import gated
 from medcard.fhir.api.http import CONTENT_TYPE, FHIR_JSON, negotiate
@@ -93,19 +93,6 @@ def disposition(rid: str, content_type: str) -> str:
     if content_type == PDF:
         return f'inline; filename="{rid}.pdf"'
     return f'attachment; filename="{rid}"'
-
-
-async def primed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Run the stream up to its first chunk now (where its checks raise), and hand back the whole of it."""
-    first = await anext(chunks, b"")
-
-    async def again() -> AsyncIterator[bytes]:
-        if first:
-            yield first
-        async for piece in chunks:
-            yield piece
-
-    return again()
 
 
 async def _with_data(stored: Stored, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
