@@ -35,7 +35,6 @@ LAYERS: dict[str, str] = {
     "medcard.access": DOMAIN,
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
-    "medcard.documents": DOMAIN,
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
@@ -59,6 +58,9 @@ LAYERS: dict[str, str] = {
     "medcard.access.sessions": SURFACE,
     "medcard.access.hardening": SURFACE,
     "medcard.access.clientauth": SURFACE,
+    "medcard.documents": DOMAIN,  # rendering, signing, the registry of issued documents
+    "medcard.documents.pages": SURFACE,  # /verify/{code}
+    "medcard.documents.commands": SURFACE,  # `medcard documents render|verify|revoke`
 }
 
 # Which layers each layer may import (its own included).
