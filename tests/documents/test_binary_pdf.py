@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 import logging
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -146,3 +148,34 @@ def test_the_pdf_of_another_childs_document_is_404_exactly_like_a_missing_one(
     audit = world.rows("SELECT patient_id, outcome FROM audit_event WHERE entity LIKE %s ORDER BY recorded",
                        "DocumentReference/%/$pdf")
     assert audit == [(mine, "0"), (theirs, "4")]
+
+
+def test_an_html_document_gets_its_pdf_rendered_on_first_request_and_kept(
+        http: httpx.Client, database_url: str, tmp_path: Path) -> None:
+    world = World(http, database_url)
+    clinic = world.organization("ГБУЗ «Детская городская поликлиника № 7»")
+    child = world.child(born(9), clinic=clinic, family="Ёлкина")
+    doc = document(http, child, title="Справка для посещения бассейна")
+    first = http.get(f"/DocumentReference/{doc}/$pdf")
+    assert first.status_code == 200
+    assert first.content.startswith(b"%PDF")
+    (tmp_path / "doc.pdf").write_bytes(first.content)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "doc.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Ёлкина" in text
+    binary = first.headers["content-location"].rsplit("/", 1)[1]
+    attached = body(http.get(f"/DocumentReference/{doc}"))["content"]
+    assert [c["attachment"]["url"] for c in attached if c["attachment"]["contentType"] == "application/pdf"] == [
+        f"Binary/{binary}"]
+    again = http.get(f"/DocumentReference/{doc}/$pdf")
+    assert again.content == first.content  # kept, not rendered again (a new rendering has a new code and signature)
+    assert again.headers["content-location"] == first.headers["content-location"]
+    assert world.rows("SELECT count(*) FROM resource WHERE resource_type = 'Binary'") == [(1,)]
+
+
+def test_a_document_medcard_has_no_printed_form_for_is_422_and_stays_as_written(http: httpx.Client) -> None:
+    doc = document(http, _child(http), title="Письмо в школу")
+    r = http.get(f"/DocumentReference/{doc}/$pdf")
+    assert r.status_code == 422
+    assert body(r)["resourceType"] == "OperationOutcome"
+    assert len(body(http.get(f"/DocumentReference/{doc}"))["content"]) == 1

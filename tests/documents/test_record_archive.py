@@ -46,6 +46,7 @@ def make_record(http: httpx.Client, database_url: str, settings: Settings) -> di
         "code": {"text": "Рост"}, "effectiveDateTime": "2025-01-10", "valueQuantity": {"value": 128, "unit": "cm"}}))
     rec["certificate"] = document(http, child, title="Справка в бассейн", when="2025-03-14T10:00:00+03:00")
     rec["protocol"] = document(http, child, title="Протокол приёма педиатра", when="2023-11-02T09:30:00+03:00")
+    rec["school"] = document(http, child, title="Медицинская справка в школу", when="2024-08-20T11:00:00+03:00")
     rec["pdf"] = keep_pdf(database_url, settings, rec["certificate"])
     return rec
 
@@ -69,12 +70,18 @@ def test_the_archive_unzips_into_the_listed_files(http: httpx.Client, database_u
     assert names[:3] == ["README.txt", "fhir/everything.json", "fhir/ips.json"]
     docs = [n for n in names if n.startswith("documents/")]
     assert f"documents/2025/2025-03-14 Справка в бассейн ({rec['certificate'][:8]}).pdf" in docs
-    assert [n for n in docs if n.startswith("documents/2023/2023-11-02 Протокол приёма педиатра")]
-    assert len(docs) == 2
+    # no printed form for a protocol without its kind: included as it was written
+    assert f"documents/2023/2023-11-02 Протокол приёма педиатра ({rec['protocol'][:8]}).html" in docs
+    school = f"documents/2024/2024-08-20 Медицинская справка в школу ({rec['school'][:8]}).pdf"
+    assert school in docs  # rendered on this first request, and kept
+    assert len(docs) == 3
     readme = unzip(r.content).read("README.txt").decode()
     assert "Медицинская карта ребёнка" in readme
-    assert "Документов: 2." in readme
-    assert unzip(r.content).read(docs[1]) == PDF  # the kept PDF, from the blob store
+    assert "Документов: 3." in readme
+    assert unzip(r.content).read(docs[2]) == PDF  # the kept PDF, from the blob store
+    assert unzip(r.content).read(school).startswith(b"%PDF")
+    attached = body(http.get(f"/DocumentReference/{rec['school']}"))["content"]
+    assert [c["attachment"]["contentType"] for c in attached][-1] == "application/pdf"
 
 
 def test_its_bundle_has_exactly_the_resources_everything_returns(http: httpx.Client, database_url: str,

@@ -253,7 +253,7 @@ async def _record_book(a: Archive) -> bytes | None:
     async with a.db.transaction() as conn:
         a.gate.rebind(conn)
         try:
-            data = await render_record_book(conn, a.gate, a.patient_id)
+            data = await render_record_book(conn, a.gate, a.settings, a.patient_id)
         except MedcardError:
             return None
         await a.gate.flush(conn)

@@ -15,16 +15,19 @@ from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
 from medcard.config import Settings
-from medcard.core.errors import Gone, NotFound
+from medcard.core.errors import Gone, NotFound, Unprocessable
 from medcard.documents.binaries import attach_pdf, lock_document, pdf_binary_id
 from medcard.documents.blobs import blob_store
+from medcard.documents.render import render
 
 
 async def ensure_pdf(conn: AsyncConnection, gate: Gate, settings: Settings, docref_id: str) -> str | None:
     """The Binary id of the document's PDF, rendering and keeping it on first request; None when no
     renderer can make one (the caller offers the document as it was written).
 
-    Run in the caller's transaction, which it commits; two first requests render once (the lock).
+    Run in the caller's transaction, which it commits; two first requests render once (the lock). The
+    rendering reads the record through ``gate`` (and audits that); it signs the PDF and registers its
+    verification code in the same transaction.
     """
     docref = await lock_document(conn, docref_id)
     if docref is None:
@@ -34,28 +37,19 @@ async def ensure_pdf(conn: AsyncConnection, gate: Gate, settings: Settings, docr
     kept = pdf_binary_id(docref.resource())
     if kept is not None:
         return kept
-    data = await render_document(conn, gate, docref_id)
-    if data is None:
-        return None
-    return await attach_pdf(conn, blob_store(settings), docref, data)
-
-
-async def render_document(conn: AsyncConnection, gate: Gate, docref_id: str) -> bytes | None:
-    """The document rendered as PDF by ``documents.render``; None where that renderer is not installed."""
     try:
-        render: Any = importlib.import_module("medcard.documents.render")
-    except ModuleNotFoundError:
+        rendered = await render(conn, gate, docref_id, settings=settings)
+    except Unprocessable:  # a kind medcard has no printed form for: the document stays as written
         return None
-    rendered = await render.render(conn, gate, docref_id)
-    data: bytes = rendered if isinstance(rendered, bytes) else rendered.pdf
-    return data
+    return await attach_pdf(conn, blob_store(settings), docref, rendered.data)
 
 
-async def render_record_book(conn: AsyncConnection, gate: Gate, patient_id: str) -> bytes | None:
-    """The record book of a child (``documents.book``); None where that renderer is not installed."""
+async def render_record_book(conn: AsyncConnection, gate: Gate, settings: Settings, patient_id: str
+                             ) -> bytes | None:
+    """The record book of a child (``documents.book``); None where that renderer is not installed yet."""
     try:
         book: Any = importlib.import_module("medcard.documents.book")
     except ModuleNotFoundError:
         return None
-    data = await book.record_book(conn, gate, patient_id)
+    data = await book.record_book(conn, gate, patient_id, settings=settings)
     return data if isinstance(data, bytes) else None

@@ -26,7 +26,7 @@ async def run(call: OperationCall) -> Result:
     async with call.db.transaction() as conn:
         await store.read(conn, "Patient", pid)  # 410 for a deleted record
         call.gate.rebind(conn)
-        data = await render_record_book(conn, call.gate, pid)
+        data = await render_record_book(conn, call.gate, call.settings, pid)
     if data is None:
         raise Unprocessable("the record book cannot be rendered on this server")
     return Result(stream=_once(data), headers={"Content-Type": PDF, "Content-Length": str(len(data)),
