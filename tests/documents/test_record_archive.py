@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import psycopg
-from document_helpers import PDF, document, keep_pdf, work
+from document_helpers import PDF, document, html_document, keep_pdf, work
 
 from access.guards_helpers import World, born
 from conftest import ServerThread
-from helpers import body, created_id, post
+from helpers import body, created_id, post, put
 from medcard.config import Settings
 from medcard.documents.blobs import DirectoryBlobStore, blob_store
 from medcard.fhir.validation import validation_issues
@@ -69,10 +69,10 @@ def test_the_archive_unzips_into_the_listed_files(http: httpx.Client, database_u
     names = unzip(r.content).namelist()
     assert names[:3] == ["README.txt", "fhir/everything.json", "fhir/ips.json"]
     docs = [n for n in names if n.startswith("documents/")]
-    assert f"documents/2025/2025-03-14 Справка в бассейн ({rec['certificate'][:8]}).pdf" in docs
+    assert f"documents/2025/2025-03-14 Справка в бассейн ({rec['certificate'][-8:]}).pdf" in docs
     # no printed form for a protocol without its kind: included as it was written
-    assert f"documents/2023/2023-11-02 Протокол приёма педиатра ({rec['protocol'][:8]}).html" in docs
-    school = f"documents/2024/2024-08-20 Медицинская справка в школу ({rec['school'][:8]}).pdf"
+    assert f"documents/2023/2023-11-02 Протокол приёма педиатра ({rec['protocol'][-8:]}).html" in docs
+    school = f"documents/2024/2024-08-20 Медицинская справка в школу ({rec['school'][-8:]}).pdf"
     assert school in docs  # rendered on this first request, and kept
     assert len(docs) == 3
     readme = unzip(r.content).read("README.txt").decode()
@@ -200,6 +200,16 @@ def test_a_damaged_pdf_is_left_out_of_the_archive_and_said_so(http: httpx.Client
         kept.write_bytes(PDF)  # the blob directory is the test session's: other tests keep the same PDF
     assert not [n for n in archive.namelist() if n.startswith("documents/2025/")]
     problems = archive.read("problems.txt").decode()
-    assert f"Справка в бассейн ({rec['certificate'][:8]}).pdf" in problems
+    assert f"Справка в бассейн ({rec['certificate'][-8:]}).pdf" in problems
     assert "повреждён" in problems
     assert b"not the file that was kept" not in b"".join(archive.read(n) for n in archive.namelist())
+
+
+def test_two_documents_of_one_day_and_title_are_both_in_the_archive(http: httpx.Client) -> None:
+    child = created_id(post(http, "/Patient", {"resourceType": "Patient"}))
+    for rid in ("first-12345678", "second-12345678"):  # the same end of the id, too
+        assert put(http, f"/DocumentReference/{rid}", {**html_document(child, title="Письмо"), "id": rid}
+                   ).status_code == 201
+    names = unzip(http.get(f"/Patient/{child}/$record-archive").content).namelist()
+    assert [n for n in names if n.startswith("documents/")] == [
+        "documents/2025/2025-03-14 Письмо (12345678).html", "documents/2025/2025-03-14 Письмо (12345678) (2).html"]

@@ -66,8 +66,10 @@ class _Document:
     title: str
 
     def name(self, ext: str) -> str:
+        """``documents/{year}/{date} {title} ({end of the id}).{ext}``: the end of the id tells apart two
+        documents of one day and title (ids made by one generator share their beginning)."""
         title = _UNSAFE.sub(" ", self.title).strip()[:80].strip() or "Документ"
-        return f"documents/{self.day[:4] or 'без даты'}/{self.day} {title} ({self.id[:8]}).{ext}".replace("  ", " ")
+        return f"documents/{self.day[:4] or 'без даты'}/{self.day} {title} ({self.id[-8:]}).{ext}".replace("  ", " ")
 
 
 @dataclass
@@ -95,9 +97,19 @@ class _Zip:
         self.parts.clear()
         return out
 
+    def unique(self, name: str) -> str:
+        """The name, or with " (2)", " (3)" ... before its extension when the archive holds it already."""
+        taken = set(self.zip.namelist())
+        stem, dot, ext = name.rpartition(".")
+        n = 1
+        while name in taken:
+            n += 1
+            name = f"{stem} ({n}){dot}{ext}"
+        return name
+
     async def member(self, name: str, when: datetime, chunks: AsyncIterator[bytes] | Iterable[bytes]
                      ) -> AsyncIterator[bytes]:
-        info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
+        info = zipfile.ZipInfo(self.unique(name), date_time=when.timetuple()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED
         with self.zip.open(info, "w") as out:
             yield self.take()  # the member's local header
