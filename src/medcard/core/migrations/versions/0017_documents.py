@@ -16,7 +16,7 @@ Create Date: 2026-12-07
 from alembic import op
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0022"  # main's head when i16-blobs merged main; the coordinator sets it at merge
 branch_labels = None
 depends_on = None
 
