@@ -169,6 +169,10 @@ def test_respond_async_builds_it_in_the_background_for_its_requester_only(
     done = http.get(status_url)
     assert done.status_code == 200
     assert done.headers["content-type"] == "application/zip"
+    handed_over = World(http, database_url).rows(
+        "SELECT count(*) FROM audit_event WHERE entity = %s AND subtype = 'export' AND outcome = '0'",
+        f"Patient/{rec['child']}/$record-archive")
+    assert handed_over == [(3,)]  # asked, built, handed over
     direct = unzip(http.get(f"/Patient/{rec['child']}/$record-archive").content)
     background = unzip(done.content)
     assert background.namelist() == direct.namelist()

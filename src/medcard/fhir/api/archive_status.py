@@ -2,7 +2,9 @@
 
 202 with ``X-Progress`` while the job runs; 200 with the ZIP (from the blob store, checked against its
 hash before the first byte) once done; 500 with an OperationOutcome when it failed. Only the requester
-who started the job sees it: to anyone else it does not exist (404). DELETE cancels it.
+who started the job sees it: to anyone else it does not exist (404). Handing the ZIP over is decided by
+the policy once more (access may have ended since) and audited as the export of the record. DELETE
+cancels it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ async def archive_status(request: Request, job_id: str) -> Response:
             {"severity": "error", "code": "exception", "diagnostics": job.error or "the job failed"}]}
         return fhir_response(jsonutil.dumps(outcome), 500)
     assert job.result is not None
-    chunks = await primed(read_verified(blob_store(_settings(request)), job.result["key"]))
+    pid = job.request["patient"]
+    async with gated(request, _db(request)) as (_, gate):  # decided again, and audited, as it is handed over
+        await gate.check(pid, "Patient", "export", entity=f"Patient/{pid}/$record-archive", subtype="export",
+                         missing=f"there is no record archive job {job_id}")
+        chunks = await primed(read_verified(blob_store(_settings(request)), job.result["key"]))
     headers = {**zip_headers(job.request["patient"]), "Content-Length": str(job.result["size"])}
     return StreamingResponse(chunks, headers=headers)
 
