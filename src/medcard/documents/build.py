@@ -57,7 +57,8 @@ def age_text(birth: date | None, on: date | None) -> str:
         return ""
     months = (on.year - birth.year) * 12 + on.month - birth.month - (on.day < birth.day)
     if months < 1:
-        return f"{(on - birth).days} дн."
+        days = (on - birth).days
+        return f"{days} дн." if days else "при рождении"
     years, rest = divmod(months, 12)
     if years < 3:
         return f"{years} г. {rest} мес." if years else f"{rest} мес."
@@ -93,12 +94,16 @@ def header(source: Source, *, title: str, form: str, clinic: views.Clinic, docto
 
 def _scores(source: Source) -> dict[str, tuple[float | None, float | None]]:
     """(z, centile) of each growth Observation by reference, against WHO."""
+    if "scores" in source.memo:
+        return source.memo["scores"]  # type: ignore[no-any-return]
     patient = facts.patient_from(source.patient)
     if isinstance(patient, str):
         return {}
     assessed = growth_assessment.assess(patient, facts.growth_from(source.of("Observation")))
-    return {r.references[0]: (r.z, r.centile) for r in assessed.results
-            if len(r.references) == 1 and r.indicator in INDICATOR_FOR.values()}
+    scores = {r.references[0]: (r.z, r.centile) for r in assessed.results
+              if len(r.references) == 1 and r.indicator in INDICATOR_FOR.values()}
+    source.memo["scores"] = scores
+    return scores
 
 
 def vitals(source: Source, observations: Iterable[Resource]) -> list[dict[str, str]]:
@@ -160,7 +165,7 @@ def visit(source: Source, encounter: Resource, docref: Resource | None) -> dict[
         "start": start, "kind": views.texts(encounter.get("type")), "age": age_text(birth, day(start)),
         "place": "на дому" if class_code == "HH" else "поликлиника",
         "reason": views.texts(encounter.get("reasonCode")),
-        "protocol": protocol(docref) if docref else [],
+        "protocol": without_structured(protocol(docref)) if docref else [],
         "vitals": vitals(source, vital),
         "findings": [{"name": views.text(o.get("code")), "value": views.value(o)} for o in vital
                      if not any(c.get("code") in VITAL_LABELS for c in o.get("code", {}).get("coding", []))],
@@ -181,6 +186,12 @@ def protocol(docref: Resource) -> list[str]:
     paragraphs = views.attachment_paragraphs(docref)
     head = [p for p in paragraphs[:3] if p not in titles and not p.startswith(("Дата:", "Врач", "Медицинская сестра"))]
     return head + paragraphs[3:]
+
+
+def without_structured(paragraphs: list[str]) -> list[str]:
+    """The doctor's text less the lines the document prints from the structured record (diagnoses,
+    prescriptions), so the record is the authority and nothing is printed twice."""
+    return [p for p in paragraphs if not p.startswith(("Диагноз:", "Назначения:"))]
 
 
 # --- vaccinations -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class Source:
     patient: Resource
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     refs: dict[str, Resource] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # what is computed once per document (growth scores)
 
     def of(self, rtype: str) -> list[Resource]:
         return self.resources.get(rtype, [])
