@@ -10,6 +10,8 @@ records:
   document that had none (the synthetic city's documents are HTML and text);
 - ``$record-archive`` warm: the second download, every PDF served from the blob store.
 
+Both archives include the record book, rendered for each download (it is not kept).
+
 The server's resident memory (RSS, sampled every 20 ms with psutil) is recorded before and during
 each batch of 20: its peak is the figure the issue bounds (300 MB). Prints figures and ratios; asserts
 nothing.
@@ -25,6 +27,7 @@ import asyncio
 import http.client
 import io
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -193,7 +196,12 @@ def run(url: str, args: argparse.Namespace) -> None:
           f"+{(c_peak - idle) / 2**20:.1f} MB, warm +{(w_peak - idle) / 2**20:.1f} MB")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that the server and the embedded database are stopped on the way out
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 records of a 6-child city")
     args = parser.parse_args()

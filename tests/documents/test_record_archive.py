@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,6 +53,12 @@ def make_record(http: httpx.Client, database_url: str, settings: Settings) -> di
     return rec
 
 
+def pdf_text(data: bytes, folder: Path) -> str:
+    (folder / "file.pdf").write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(folder / "file.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def unzip(data: bytes) -> zipfile.ZipFile:
     archive = zipfile.ZipFile(io.BytesIO(data))
     assert archive.testzip() is None  # every member's CRC checks out
@@ -61,13 +69,16 @@ def refs(bundle: dict[str, Any]) -> list[str]:
     return sorted(f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"])
 
 
-def test_the_archive_unzips_into_the_listed_files(http: httpx.Client, database_url: str, settings: Settings) -> None:
+def test_the_archive_unzips_into_the_listed_files(http: httpx.Client, database_url: str, settings: Settings,
+                                                  tmp_path: Path) -> None:
     rec = make_record(http, database_url, settings)
     r = http.get(f"/Patient/{rec['child']}/$record-archive")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/zip"
     names = unzip(r.content).namelist()
     assert names[:3] == ["README.txt", "fhir/everything.json", "fhir/ips.json"]
+    assert names[-1] == "record-book.pdf"
+    assert "problems.txt" not in names
     docs = [n for n in names if n.startswith("documents/")]
     assert f"documents/2025/2025-03-14 Справка в бассейн ({rec['certificate'][-8:]}).pdf" in docs
     # no printed form for a protocol without its kind: included as it was written
@@ -80,6 +91,7 @@ def test_the_archive_unzips_into_the_listed_files(http: httpx.Client, database_u
     assert "Документов: 3." in readme
     assert unzip(r.content).read(docs[2]) == PDF  # the kept PDF, from the blob store
     assert unzip(r.content).read(school).startswith(b"%PDF")
+    assert "Смирнова" in pdf_text(unzip(r.content).read("record-book.pdf"), tmp_path)
     attached = body(http.get(f"/DocumentReference/{rec['school']}"))["content"]
     assert [c["attachment"]["contentType"] for c in attached][-1] == "application/pdf"
 
@@ -217,3 +229,20 @@ def test_two_documents_of_one_day_and_title_are_both_in_the_archive(http: httpx.
     names = unzip(http.get(f"/Patient/{child}/$record-archive").content).namelist()
     assert [n for n in names if n.startswith("documents/")] == [
         "documents/2025/2025-03-14 Письмо (12345678).html", "documents/2025/2025-03-14 Письмо (12345678) (2).html"]
+
+
+def test_the_record_book_is_a_pdf_of_the_record_through_the_policy(http: httpx.Client, database_url: str,
+                                                                   settings: Settings, tmp_path: Path) -> None:
+    rec = make_record(http, database_url, settings)
+    r = http.get(f"/Patient/{rec['child']}/$record-book")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    text = pdf_text(r.content, tmp_path)
+    assert "Смирнова" in text
+    assert "Гемоглобин" in text
+    world = World(http, database_url)
+    stranger = world.parent_of(world.child(born(4)), "someone")
+    refused = http.get(f"/Patient/{rec['child']}/$record-book", headers=stranger)
+    missing = http.get("/Patient/nobody/$record-book", headers=stranger)
+    assert refused.status_code == missing.status_code == 404
+    assert refused.content.replace(rec["child"].encode(), b"X") == missing.content.replace(b"nobody", b"X")

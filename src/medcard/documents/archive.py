@@ -261,7 +261,7 @@ def _as_written(docref: dict[str, Any]) -> tuple[str, bytes] | None:
 
 
 async def _record_book(a: Archive) -> bytes | None:
-    """The record book PDF, or None when it cannot be rendered here (the archive says so in problems.txt)."""
+    """The record book PDF, or None when it cannot be rendered (the archive says so in problems.txt)."""
     async with a.db.transaction() as conn:
         a.gate.rebind(conn)
         try:

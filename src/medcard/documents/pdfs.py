@@ -8,9 +8,6 @@ the DocumentReference as a Binary, so every later request is served from the sto
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
@@ -18,6 +15,7 @@ from medcard.config import Settings
 from medcard.core.errors import Gone, NotFound, Unprocessable
 from medcard.documents.binaries import attach_pdf, lock_document, pdf_binary_id
 from medcard.documents.blobs import blob_store
+from medcard.documents.book import record_book
 from medcard.documents.render import render
 
 
@@ -44,12 +42,6 @@ async def ensure_pdf(conn: AsyncConnection, gate: Gate, settings: Settings, docr
     return await attach_pdf(conn, blob_store(settings), docref, rendered.data)
 
 
-async def render_record_book(conn: AsyncConnection, gate: Gate, settings: Settings, patient_id: str
-                             ) -> bytes | None:
-    """The record book of a child (``documents.book``); None where that renderer is not installed yet."""
-    try:
-        book: Any = importlib.import_module("medcard.documents.book")
-    except ModuleNotFoundError:
-        return None
-    data = await book.record_book(conn, gate, patient_id, settings=settings)
-    return data if isinstance(data, bytes) else None
+async def render_record_book(conn: AsyncConnection, gate: Gate, settings: Settings, patient_id: str) -> bytes:
+    """The record book of a child (``documents.book``): the whole record in one signed PDF."""
+    return await record_book(conn, gate, patient_id, settings=settings)

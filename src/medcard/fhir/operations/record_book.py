@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from medcard.core.errors import Unprocessable
 from medcard.documents.binaries import PDF
 from medcard.documents.pdfs import render_record_book
 from medcard.fhir import store
@@ -27,8 +26,6 @@ async def run(call: OperationCall) -> Result:
         await store.read(conn, "Patient", pid)  # 410 for a deleted record
         call.gate.rebind(conn)
         data = await render_record_book(conn, call.gate, call.settings, pid)
-    if data is None:
-        raise Unprocessable("the record book cannot be rendered on this server")
     return Result(stream=_once(data), headers={"Content-Type": PDF, "Content-Length": str(len(data)),
                                                 "Content-Disposition": f'attachment; filename="medcard-{pid}.pdf"'})
 
