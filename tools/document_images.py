@@ -20,11 +20,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from bench_documents import SYSTEM, TODAY, database, load  # noqa: E402
-from medcard import domains  # noqa: E402
-from medcard.access.gate import Gate  # noqa: E402
-from medcard.config import Settings  # noqa: E402
-from medcard.documents import book, render  # noqa: E402
+from bench_documents import SYSTEM, TODAY, database, load
+from medcard import domains
+from medcard.access.gate import Gate
+from medcard.config import Settings
+from medcard.documents import book, render
 
 
 async def _issue(url: str, settings: Settings, teen: str) -> tuple[bytes, bytes]:

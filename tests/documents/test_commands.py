@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
-
 from document_records import CHILD_NAME, base_record, load, pdf_text
+
 from test_cli import MEDCARD, env_for
 
 
