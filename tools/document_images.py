@@ -40,13 +40,12 @@ async def _issue(url: str, settings: Settings, teen: str) -> tuple[bytes, bytes]
         return certificate.data, record.data
 
 
-def png(data: bytes, first: int, last: int, name: str, out: Path, work: Path) -> None:
+def png(data: bytes, page: int, name: str, out: Path, work: Path) -> None:
+    """Page ``page`` of the PDF as ``out/name.png``."""
     path = work / f"{name}.pdf"
     path.write_bytes(data)
-    for page in range(first, last + 1):
-        target = out / (f"{name}-{page}" if last > first else name)
-        subprocess.run(["/usr/bin/pdftoppm", "-r", "80", "-png", "-singlefile", "-f", str(page), "-l", str(page),
-                        str(path), str(target)], check=True)
+    subprocess.run(["/usr/bin/pdftoppm", "-r", "80", "-png", "-singlefile", "-f", str(page), "-l", str(page),
+                    str(path), str(out / name)], check=True)
 
 
 def main() -> None:
@@ -59,9 +58,9 @@ def main() -> None:
         settings = Settings(home=Path(work), database_url=url, base_url="https://medcard.example.ru")
         teen = load(url, Path(work))
         certificate, record = asyncio.run(_issue(url, settings, teen))
-        png(certificate, 1, 1, "document-certificate", args.out, Path(work))
-        png(record, 1, 3, "document-record-book", args.out, Path(work))
-        (Path(work) / "book.pdf").write_bytes(record)
+        png(certificate, 1, "document-certificate", args.out, Path(work))
+        png(record, 1, "document-record-book-1", args.out, Path(work))
+        png(record, 3, "document-record-book-3", args.out, Path(work))
         print(f"written to {args.out}")
 
 

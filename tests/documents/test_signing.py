@@ -21,6 +21,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from conftest import ServerThread
 from helpers import create_account
+from medcard.access import sessions
 from medcard.access.requester import Requester
 from medcard.config import Settings
 from medcard.core.errors import NotFound
@@ -150,3 +151,33 @@ def test_a_document_of_a_record_the_requester_may_not_see_is_not_found(http: htt
     assert missing.value.message == "DocumentReference/no-such-doc is not known"
     issued = run(database_url, lambda conn: conn.execute("SELECT count(*) FROM document_issued"))
     assert issued is not None
+
+
+def test_a_signed_in_doctor_of_the_clinic_sees_the_child_and_the_reason_and_is_audited(
+        database_url: str, rendered: RenderedPdf, server: ServerThread, settings: Settings) -> None:
+    run(database_url, lambda conn: registry.revoke(conn, rendered.code, "Ошибка в дате рождения"))
+    url = f"http://127.0.0.1:{server.port}/verify/{rendered.code}"
+
+    def page_as(account: str) -> str:
+        session = run(database_url, lambda conn: sessions.start(conn, settings, account, second_factor=True))
+        return httpx.get(url, cookies={sessions.cookie_name(settings): session.value}).text
+
+    doctor = create_account(database_url, "staff", "dr-verify", roles=[("pediatrician", "org-7")])
+    shown = page_as(doctor)
+    assert CHILD_NAME in shown
+    assert "15.03.2022" in shown
+    assert "Ошибка в дате рождения" in shown
+    other = create_account(database_url, "staff", "dr-elsewhere", roles=[("pediatrician", "org-other")])
+    hidden = page_as(other)
+    assert "отозван" in hidden
+    assert CHILD_NAME not in hidden
+    assert "Ошибка в дате рождения" not in hidden
+    audited = run(database_url, _fetch)
+    assert (doctor, "0") in audited  # the doctor's read of the record, allowed
+    assert (other, "4") in audited  # the other clinic's doctor, refused
+
+
+async def _fetch(conn: psycopg.AsyncConnection) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+    cur = await conn.execute("SELECT account_id::text, outcome FROM audit_event "
+                             "WHERE patient_id = 'child-1' AND entity = 'Patient/child-1'")
+    return {(str(a), str(o)) for a, o in await cur.fetchall()}

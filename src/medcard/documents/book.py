@@ -152,13 +152,24 @@ def _chronology(src: Source) -> list[dict[str, Any]]:
                                    "range": views.reference_range(o), "flag": views.flag(o)}
                                   for o in sorted(found, key=views.when)]})
     for item in items:
-        if item["type"] == "report":
-            item["lines"] = "\n".join(_line(r) for r in item["results"])
+        item["lines"] = "\n".join(_line(r) for r in item["results"]) if item["type"] == "report" else _visit_lines(item)
     items.sort(key=lambda x: str(x["when"]))
     years: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         years[str(item["when"])[:4] or "—"].append(item)
     return [{"year": y, "items": years[y]} for y in sorted(years)]
+
+
+def _visit_lines(item: dict[str, Any]) -> str:
+    """A visit as lines of text (see :func:`_line`): why, the doctor's text, diagnoses, prescriptions."""
+    visit = item["visit"]
+    lines = [item["reason"], *item["text"]]
+    lines += [f"Диагноз: {d['code']} {d['title']}" + (f" ({d['status']})" if d["status"] else "")
+              for d in visit["diagnoses"]]
+    if visit["prescriptions"]:
+        lines.append("Назначения: " + "; ".join(m["name"] + (f" ({m['dosage']})" if m["dosage"] else "")
+                                                 for m in visit["prescriptions"]))
+    return "\n".join(line for line in lines if line)
 
 
 def _line(result: dict[str, str]) -> str:
