@@ -1,0 +1,262 @@
+"""«Мой день»: the district's children with something due, and the doctor's orders still open.
+
+For the signed-in practitioner (their districts, see :mod:`.practice`), on a date:
+
+- preventive examinations of this month: a scheduled examination (the act in force, 514н/211н) not
+  done yet whose window opens or closes this month, unless a later one is due already (a missed
+  11-month examination is not listed once the 12-month one is due: that is the one to do);
+- overdue vaccinations: the worklist (``vaccination_due``) of each district;
+- results of the practitioner's orders not yet seen (:mod:`.inbox`);
+- referrals the practitioner made that no consultation used yet: a ServiceRequest of category
+  referral (SNOMED CT 3457005), active or on hold, that no Encounter is ``basedOn`` and no
+  DocumentReference names in ``context.related``.
+
+Dispensary observation (follow-up) is not recorded by medcard yet: the day says so rather than show
+an empty list as if nobody were due.
+
+A fixed number of queries whatever the district's size: the districts, the district's children, the
+examination Encounters of the children with an examination this month, one worklist query per
+district, the inbox's two, the referrals. Every query over records carries the gate's search
+condition, and each list is audited as a search (one entry per child shown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from medcard.access.gate import Gate
+from medcard.core import jsonutil
+from medcard.fhir.search.conditions import SqlBuilder
+from medcard.pediatrics import examinations, record, rules, vaccination_due
+from medcard.worklists import inbox as inbox_
+from medcard.worklists.practice import Child, Practice
+
+REFERRAL = "3457005"  # SNOMED CT "Patient referral": ServiceRequest.category of a referral
+OPEN_REFERRAL = ("active", "on-hold")
+WORKLIST_MAX = 5000  # children of one district's vaccination worklist read at most
+
+
+@dataclass(frozen=True)
+class ExaminationDue:
+    child: Child
+    label: str  # «1 год», «6 лет»
+    code: str
+    due_from: date
+    due_until: date
+    status: str  # due, overdue, not-due (on the day asked)
+    missing: tuple[str, ...]  # names of the specialists not seen yet
+
+
+@dataclass(frozen=True)
+class VaccinationOverdue:
+    child: Child
+    diseases: tuple[str, ...]  # Russian names
+    overdue_since: date  # the earliest of the overdue dates
+
+
+@dataclass(frozen=True)
+class OpenReferral:
+    child: Child
+    id: str
+    title: str  # «Консультация врача-невролога»
+    reason: str
+    authored: str | None
+    planned: str | None  # occurrenceDateTime
+
+
+@dataclass(frozen=True)
+class Day:
+    on: date
+    practice: Practice
+    children: int  # in the districts
+    examinations: tuple[ExaminationDue, ...]
+    vaccinations: tuple[VaccinationOverdue, ...]
+    results: inbox_.Inbox
+    referrals: tuple[OpenReferral, ...]
+
+
+def month_of(on: date) -> tuple[date, date]:
+    """The first and last day of ``on``'s month."""
+    first = on.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+CHILDREN_SQL = """
+SELECT r.id, r.content FROM resource r
+ WHERE r.resource_type = 'Patient' AND NOT r.deleted
+   AND r.id IN (SELECT i.resource_id FROM sp_reference i
+                 WHERE i.resource_type = 'Patient' AND i.param = 'general-practitioner'
+                   AND ((i.target_type = 'PractitionerRole' AND i.target_id = ANY({roles}))
+                        OR (i.target_type = 'Practitioner' AND i.target_id = {me})))
+   AND {visible}
+ ORDER BY r.id
+"""
+
+
+async def district_children(conn: AsyncConnection, gate: Gate, practice: Practice, on: date) -> list[dict[str, Any]]:
+    """The Patients of the practitioner's districts under 18 on ``on`` that the requester may see (one query)."""
+    if not practice.practitioner_id:
+        return []
+    await gate.prepare_search()
+    b = SqlBuilder()
+    sql = CHILDREN_SQL.format(roles=b.bind([d.role_id for d in practice.districts]),
+                              me=b.bind(practice.practitioner_id), visible=gate.visible(b, "Patient", "r"))
+    cur = await conn.execute(sql, b.params)
+    adult = on.replace(year=on.year - 18) if not (on.month == 2 and on.day == 29) else date(on.year - 18, 3, 1)
+    out = []
+    for _, content in await cur.fetchall():
+        patient = jsonutil.loads(content)
+        birth = record.day_of(patient.get("birthDate"))
+        if birth is not None and adult < birth <= on:
+            out.append(patient)
+    return out
+
+
+# --- preventive examinations --------------------------------------------------------------------
+
+
+def _this_month(patient: dict[str, Any], first: date, last: date) -> bool:
+    """Whether the child's schedule has an examination whose window opens or closes in [first, last]."""
+    facts = record.patient_from(patient)
+    if isinstance(facts, str):
+        return False
+    schedule = examinations.examination_schedule(facts.birth_date, facts.sex, until=last)
+    return any(first <= e.due_from <= last or first <= e.due_until <= last for e in schedule.examinations)
+
+
+EXAM_ENCOUNTERS_SQL = """
+SELECT r.patient_id, r.content FROM resource r
+ WHERE r.resource_type = 'Encounter' AND NOT r.deleted
+   AND (r.resource_type, r.id) IN (SELECT t.resource_type, t.resource_id FROM sp_token t
+                                    WHERE t.resource_type = 'Encounter' AND t.param = 'type'
+                                      AND t.code = {code} AND t.patient_id = ANY({patients}))
+   AND {visible}
+"""
+
+
+async def examinations_due(conn: AsyncConnection, gate: Gate, children: Sequence[dict[str, Any]],
+                           on: date) -> list[ExaminationDue]:
+    """The examinations of ``on``'s month not done yet (one query, for the children who have one)."""
+    first, last = month_of(on)
+    candidates = {str(p["id"]): p for p in children if _this_month(p, first, last)}
+    if not candidates:
+        return []
+    b = SqlBuilder()
+    sql = EXAM_ENCOUNTERS_SQL.format(code=b.bind(record.PREVENTIVE), patients=b.bind(sorted(candidates)),
+                                     visible=gate.visible(b, "Encounter", "r"))
+    cur = await conn.execute(sql, b.params)
+    encounters: dict[str, list[dict[str, Any]]] = {}
+    for pid, content in await cur.fetchall():
+        encounters.setdefault(pid, []).append(jsonutil.loads(content))
+    names = {code: c.name_ru for act in rules.examination_acts().versions for code, c in act.specialists.items()}
+    out = []
+    for pid, patient in candidates.items():
+        facts = record.patient_from(patient)
+        assert not isinstance(facts, str)  # checked by _this_month
+        found = record.examinations_from(encounters.get(pid, []), [])
+        statuses = examinations.examination_statuses(facts.birth_date, facts.sex, found.records, on)
+        opened = max((i.examination.due_from for i in statuses if i.examination.due_from <= on), default=None)
+        for item in statuses:
+            exam = item.examination
+            opens_or_closes = first <= exam.due_from <= last or first <= exam.due_until <= last
+            superseded = opened is not None and exam.due_from < opened  # the next one is due now: do that one
+            if item.status != "done" and opens_or_closes and not superseded:
+                out.append(ExaminationDue(Child.of(patient), exam.visit.label_ru, exam.visit.code, exam.due_from,
+                                          exam.due_until, item.status,
+                                          tuple(names.get(c, c) for c in item.missing_specialists)))
+    out.sort(key=lambda e: (e.due_until, e.child.name))
+    return out
+
+
+# --- vaccinations -------------------------------------------------------------------------------
+
+
+async def vaccinations_overdue(conn: AsyncConnection, practice: Practice, children: Sequence[dict[str, Any]],
+                               on: date) -> list[VaccinationOverdue]:
+    """The district's children with a vaccination overdue on ``on``: the worklist of each district (one query
+    each), kept to the children the requester may see (``children``, read through the gate)."""
+    visible = {str(p["id"]): p for p in children}
+    diseases = {d: info.name_ru for cal in rules.calendars().versions for d, info in cal.diseases.items()}
+    by_child: dict[str, list[vaccination_due.Overdue]] = {}
+    for holder in practice.holders():
+        district = next((d for d in practice.districts if f"PractitionerRole/{d.role_id}" == holder), None)
+        _, found = await vaccination_due.worklist(conn, holder, on, count=WORKLIST_MAX,
+                                                  organization=district.organization_id if district else None)
+        for item in found:
+            if item.patient_id in visible:
+                by_child.setdefault(item.patient_id, []).extend(item.overdue)
+    out = []
+    for pid, items in by_child.items():
+        names = tuple(dict.fromkeys(diseases.get(o.disease, o.disease) for o in sorted(items, key=lambda o: o.overdue)))
+        out.append(VaccinationOverdue(Child.of(visible[pid]), names, min(o.overdue for o in items)))
+    out.sort(key=lambda v: (v.overdue_since, v.child.name))
+    return out
+
+
+# --- referrals ----------------------------------------------------------------------------------
+
+REFERRALS_SQL = """
+SELECT r.id, r.content, p.content FROM resource r
+  JOIN resource p ON p.resource_type = 'Patient' AND p.id = r.patient_id AND NOT p.deleted
+ WHERE r.resource_type = 'ServiceRequest' AND NOT r.deleted
+   AND r.id IN (SELECT i.resource_id FROM sp_reference i
+                 WHERE i.resource_type = 'ServiceRequest' AND i.param = 'requester'
+                   AND ((i.target_type = 'Practitioner' AND i.target_id = {me})
+                        OR (i.target_type = 'PractitionerRole' AND i.target_id = ANY({roles}))))
+   AND EXISTS (SELECT 1 FROM sp_token t WHERE t.resource_type = 'ServiceRequest' AND t.resource_id = r.id
+                  AND t.param = 'category' AND t.code = {referral})
+   AND EXISTS (SELECT 1 FROM sp_token t WHERE t.resource_type = 'ServiceRequest' AND t.resource_id = r.id
+                  AND t.param = 'status' AND t.code = ANY({statuses}))
+   AND NOT EXISTS (SELECT 1 FROM sp_reference e WHERE e.target_type = 'ServiceRequest' AND e.target_id = r.id
+                      AND ((e.resource_type = 'Encounter' AND e.param = 'based-on')
+                           OR (e.resource_type = 'DocumentReference' AND e.param = 'related')))
+   AND {visible_r} AND {visible_p}
+ ORDER BY r.id
+"""
+
+
+async def open_referrals(conn: AsyncConnection, gate: Gate, practice: Practice) -> list[OpenReferral]:
+    """The practitioner's referrals no consultation has used yet, oldest first (one query)."""
+    if not practice.practitioner_id:
+        return []
+    await gate.prepare_search()
+    b = SqlBuilder()
+    sql = REFERRALS_SQL.format(me=b.bind(practice.practitioner_id), roles=b.bind(list(practice.role_ids)),
+                               referral=b.bind(REFERRAL), statuses=b.bind(list(OPEN_REFERRAL)),
+                               visible_r=gate.visible(b, "ServiceRequest", "r"),
+                               visible_p=gate.visible(b, "Patient", "p"))
+    cur = await conn.execute(sql, b.params)
+    out = []
+    for rid, content, patient in await cur.fetchall():
+        request = jsonutil.loads(content)
+        reasons = [inbox_.concept_text(c) for c in request.get("reasonCode", ())]
+        authored, planned = request.get("authoredOn"), request.get("occurrenceDateTime")
+        out.append(OpenReferral(Child.of(jsonutil.loads(patient)), str(rid), inbox_.concept_text(request.get("code")),
+                                "; ".join(r for r in reasons if r),
+                                authored if isinstance(authored, str) else None,
+                                planned if isinstance(planned, str) else None))
+    out.sort(key=lambda r: (r.authored or "", r.child.name))
+    return out
+
+
+# --- the day ------------------------------------------------------------------------------------
+
+
+async def my_day(conn: AsyncConnection, gate: Gate, practice: Practice, on: date) -> Day:
+    """Everything «Мой день» lists for the practitioner on ``on``, audited."""
+    children = await district_children(conn, gate, practice, on)
+    exams = await examinations_due(conn, gate, children, on)
+    vaccinations = await vaccinations_overdue(conn, practice, children, on)
+    results = await inbox_.inbox(conn, gate, practice, query="workspace: my day, results not seen")
+    referrals = await open_referrals(conn, gate, practice)
+    gate.saw("search", "Encounter", "workspace: my day, examinations this month", [e.child.id for e in exams])
+    gate.saw("search", "Immunization", "workspace: my day, overdue vaccinations", [v.child.id for v in vaccinations])
+    gate.saw("search", "ServiceRequest", "workspace: my day, referrals without a consultation",
+             [r.child.id for r in referrals])
+    return Day(on, practice, len(children), tuple(exams), tuple(vaccinations), results, tuple(referrals))
