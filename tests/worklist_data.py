@@ -45,6 +45,8 @@ def clinic_and_staff(http: httpx.Client) -> None:
         write(http, {"resourceType": "PractitionerRole", "id": role, "active": True,
                      "identifier": [{"system": DISTRICT, "value": district}],
                      "practitioner": {"reference": f"Practitioner/{doc}"},
+                     "code": [{"coding": [{"system": SPECIALIST, "code": "pediatrician"}],
+                               "text": "Врач-педиатр участковый"}],
                      "organization": {"reference": f"Organization/{CLINIC}"}})
 
 

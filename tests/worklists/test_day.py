@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from worklist_data import CLINIC, DOCTOR, district
 
 from conftest import FIXED_TODAY, ServerThread
 from helpers import create_account, run_db
@@ -18,6 +17,7 @@ from medcard.access import accounts
 from medcard.access.gate import Gate
 from medcard.core.errors import NotFound
 from medcard.worklists import day, inbox, practice
+from worklist_data import CLINIC, DOCTOR, district
 
 
 def doctor(url: str, username: str = "uchastkovy") -> str:
@@ -197,3 +197,14 @@ def test_the_day_takes_the_same_number_of_queries_for_a_larger_district(http: ht
     for n in range(12):
         write(http, patient(f"more-{n}", "Ещёва", f"2026-{10 - n % 9:02d}-0{1 + n % 8}"))
     assert count_queries() == before
+
+
+def test_the_demo_signs_in_as_the_pediatrician_of_the_busiest_district(database_url: str, world: str) -> None:
+    from medcard.worklists import demo
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> demo.DemoDistrict | None:
+        return await demo.busiest_district(conn, CLINIC, FIXED_TODAY)
+
+    found = run_db(database_url, work)
+    assert found is not None
+    assert (found.practitioner_id, found.number, found.kinds) == (DOCTOR, "3", 4)  # not the colleague's district
