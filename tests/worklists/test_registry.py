@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
-from worklist_data import CLINIC, COLLEAGUE_ROLE, DOCTOR, DOCTOR_ROLE, OTHER_CLINIC, district, write
 
 from conftest import FIXED_TODAY, ServerThread
 from helpers import body, create_account, run_db
@@ -18,6 +17,7 @@ from medcard.access.gate import Gate
 from medcard.config import Settings
 from medcard.core.errors import Forbidden
 from medcard.worklists import registry
+from worklist_data import CLINIC, COLLEAGUE_ROLE, DOCTOR, DOCTOR_ROLE, OTHER_CLINIC, district, write
 
 T = TypeVar("T")
 
@@ -165,3 +165,10 @@ def test_the_paper_card_is_shown_to_whom_the_policy_lets_read_documents(http: ht
                                         "Бумажная история развития ребёнка (ф. 112/у) № 12-000042, передана в архив",
                                         f"Organization/{CLINIC}", "2018-02-01T10:00:00+03:00")]
     assert as_account(database_url, doctor, lambda conn, gate: registry.paper_cards(conn, gate, "baby")) == []
+
+
+def test_a_phone_number_is_a_username_in_one_spelling(database_url: str, registrar: str) -> None:
+    made = link(database_url, registrar, username="+7 (900) 123-45-67")
+    assert made.username == "+79001234567"
+    again = link(database_url, registrar, username="+7 900 123 45 67")  # the same person, typed otherwise
+    assert (again.username, again.linked, again.password) == ("+79001234567", False, None)

@@ -199,6 +199,17 @@ def _clean(value: str, field: str, errors: dict[str, str], *, required: str) -> 
     return text
 
 
+def _username(text: str) -> str:
+    """An e-mail address as given, or a phone number as +digits; "" when it is neither."""
+    if "@" in text:
+        local, _, domain = text.partition("@")
+        return text if local and "." in domain and " " not in text else ""
+    digits = "".join(c for c in text if c not in " -()")
+    plus = digits.startswith("+")
+    return ("+" if plus else "") + digits.lstrip("+") if digits.lstrip("+").isdigit() and \
+        10 <= len(digits.lstrip("+")) <= 15 else ""
+
+
 async def link_family(conn: AsyncConnection, gate: Gate, patient_id: str, *, username: str, display_name: str,
                       relationship: str, document: str, identity_document: str) -> NewFamilyAccount:
     """Create a family account (or take the existing family account of ``username``) and link it to the child.
@@ -215,8 +226,10 @@ async def link_family(conn: AsyncConnection, gate: Gate, patient_id: str, *, use
                                required="Укажите документ, удостоверяющий личность")
     if relationship not in accounts.RELATIONSHIPS:
         errors["relationship"] = "Выберите, кем приходится ребёнку"
-    if username and "username" not in errors and not ("@" in username or username.lstrip("+").isdigit()):
-        errors["username"] = "Адрес электронной почты (name@example.ru) или номер телефона цифрами"
+    if username and "username" not in errors:
+        username = _username(username)
+        if not username:
+            errors["username"] = "Адрес электронной почты (name@example.ru) или номер телефона (+7 900 123-45-67)"
     if errors:
         raise FormInvalid(errors)
     await gate.check(patient_id, "RelatedPerson", "create", entity=f"Patient/{patient_id}", subtype="operation",
