@@ -1,9 +1,10 @@
 """Benchmark: «Мой день» of a district pediatrician, and how it grows with the district.
 
 Runs on a real PostgreSQL (embedded, in a temporary directory). A synthetic city of ``--children``
-full-history children in one clinic (six districts, so a district holds about a sixth of them) is
-generated and loaded by the bulk importer. Then, for each district pediatrician, alternating round
-by round:
+full-history children and ``--demographic`` children with no history yet (registered, attached,
+nothing recorded) in one clinic of six districts is generated and loaded by the bulk importer: with
+the defaults a district holds about 880 children, as a Moscow district does. Then, for each
+district pediatrician, alternating round by round:
 
 1. the whole day (:func:`medcard.worklists.day.my_day`: districts, children, examinations of the
    month, overdue vaccinations, unseen results, open referrals), through a gate of the doctor;
@@ -12,7 +13,7 @@ by round:
 
 Prints the statements each day takes, the p50 of both and their ratio; asserts nothing.
 
-    python bench/bench_my_day.py [--children 2000] [--rounds 15]
+    python bench/bench_my_day.py [--children 300] [--demographic 5000] [--rounds 15]
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ async def measure(url: str, rounds: int) -> None:
 
                 pair = [(partial(whole_day, conn, requester, mine, sizes if n == 0 else None), days),
                         (partial(vaccination_due.worklist, conn, holder, TODAY, organization=org,
-                                 count=day.WORKLIST_MAX), bases)]
+                                 count=5000), bases)]
                 for work, into in pair if n % 2 == 0 else reversed(pair):
                     into.append(await timed(work))
                 if n == 0 and practitioner_id == staff[0][0]:
@@ -113,7 +114,8 @@ async def measure(url: str, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--children", type=int, default=2000)
+    parser.add_argument("--children", type=int, default=300)
+    parser.add_argument("--demographic", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     domains.install()
@@ -121,9 +123,10 @@ def main() -> None:
         migrate.upgrade(url)
         folder = Path(home) / "city"
         started = time.perf_counter()
-        write_ndjson(folder, 11, CitySize(args.children, 1), TODAY)
+        write_ndjson(folder, 11, CitySize(args.children, 1, args.demographic), TODAY)
         run_import(url, [folder], on_error="stop", chunk=500, jobs=os.cpu_count() or 1)
-        print(f"city of {args.children} children in one clinic loaded in {time.perf_counter() - started:.0f} s",
+        seconds = time.perf_counter() - started
+        print(f"city of {args.children} + {args.demographic} children in one clinic loaded in {seconds:.0f} s",
               file=sys.stderr)
         asyncio.run(measure(url, args.rounds))
 

@@ -4,7 +4,7 @@ a result seen is recorded once and audited, and that the lists take a fixed numb
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -208,3 +208,17 @@ def test_the_demo_signs_in_as_the_pediatrician_of_the_busiest_district(database_
     found = run_db(database_url, work)
     assert found is not None
     assert (found.practitioner_id, found.number, found.kinds) == (DOCTOR, "3", 4)  # not the colleague's district
+
+
+@pytest.mark.parametrize("on", [date(2026, 11, 26), date(2026, 2, 28), date(2025, 12, 31), date(2024, 3, 1)])
+def test_the_quick_birth_date_test_misses_no_child_with_an_examination_this_month(on: date) -> None:
+    from medcard.pediatrics import examinations
+
+    first, last = day.month_of(on)
+    for n in range(0, 18 * 366, 3):
+        birth = on - timedelta(days=n)
+        for sex in ("female", "male"):
+            schedule = examinations.examination_schedule(birth, sex, until=last)
+            due = any(first <= e.due_from <= last or first <= e.due_until <= last for e in schedule.examinations)
+            patient = {"id": "x", "birthDate": birth.isoformat(), "gender": sex}
+            assert day._this_month(patient, first, last) == due, (birth, sex)

@@ -5,7 +5,7 @@ For the signed-in practitioner (their districts, see :mod:`.practice`), on a dat
 - preventive examinations of this month: a scheduled examination (the act in force, 514н/211н) not
   done yet whose window opens or closes this month, unless a later one is due already (a missed
   11-month examination is not listed once the 12-month one is due: that is the one to do);
-- overdue vaccinations: the worklist (``vaccination_due``) of each district;
+- overdue vaccinations: the worklist's table (``vaccination_due``), for the district's children;
 - results of the practitioner's orders not yet seen (:mod:`.inbox`);
 - referrals the practitioner made that no consultation used yet: a ServiceRequest of category
   referral (SNOMED CT 3457005), active or on hold, that no Encounter is ``basedOn`` and no
@@ -15,16 +15,18 @@ Dispensary observation (follow-up) is not recorded by medcard yet: the day says 
 an empty list as if nobody were due.
 
 A fixed number of queries whatever the district's size: the districts, the district's children, the
-examination Encounters of the children with an examination this month, one worklist query per
-district, the inbox's two, the referrals. Every query over records carries the gate's search
+examination Encounters of the children with an examination this month, their overdue vaccinations,
+the inbox's two, the referrals. Every query over records carries the gate's search
 condition, and each list is audited as a search (one entry per child shown).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -38,7 +40,6 @@ from medcard.worklists.practice import Child, Practice
 
 REFERRAL = "3457005"  # SNOMED CT "Patient referral": ServiceRequest.category of a referral
 OPEN_REFERRAL = ("active", "on-hold")
-WORKLIST_MAX = 5000  # children of one district's vaccination worklist read at most
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,48 @@ async def district_children(conn: AsyncConnection, gate: Gate, practice: Practic
 def _this_month(patient: dict[str, Any], first: date, last: date) -> bool:
     """Whether the child's schedule has an examination whose window opens or closes in [first, last]."""
     facts = record.patient_from(patient)
-    if isinstance(facts, str):
+    if isinstance(facts, str) or not _near(facts.birth_date, first, last):
         return False
     schedule = examinations.examination_schedule(facts.birth_date, facts.sex, until=last)
     return any(first <= e.due_from <= last or first <= e.due_until <= last for e in schedule.examinations)
+
+
+def _near(birth: date, first: date, last: date) -> bool:
+    """A cheap first test: whether the birth date lies within a few days of a date that puts some
+    examination's window edge in [first, last] (most children of a district have none this month,
+    and building each one's schedule is the costly part)."""
+    windows = _birth_windows(first, last, id(rules.examination_acts()))
+    at = bisect_right(windows, (birth, date.max)) - 1
+    return at >= 0 and windows[at][0] <= birth <= windows[at][1]
+
+
+_SLACK = timedelta(days=4)  # calendar months and their ends: the inverse of Duration.after, widened
+
+
+@lru_cache(maxsize=8)
+def _birth_windows(first: date, last: date, acts_id: int) -> list[tuple[date, date]]:
+    """Birth dates (merged, sorted ranges) for which some visit's age or window end falls in [first, last]."""
+    spans = sorted((_back(first, edge) - _SLACK, _back(last, edge) + _SLACK)
+                   for act in rules.examination_acts().versions for visit in act.visits
+                   for edge in (visit.age, visit.due_to))
+    merged: list[tuple[date, date]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _back(day: date, age: rules.Duration) -> date:
+    """About ``age`` before ``day`` (the day of the month kept where it exists)."""
+    months = day.year * 12 + day.month - 1 - age.months - 12 * age.years
+    year, month = divmod(months, 12)
+    try:
+        moved = day.replace(year=year, month=month + 1)
+    except ValueError:
+        moved = date(year, month + 1, 28)
+    return moved - timedelta(days=age.days)
 
 
 EXAM_ENCOUNTERS_SQL = """
@@ -177,24 +216,17 @@ async def examinations_due(conn: AsyncConnection, gate: Gate, children: Sequence
 # --- vaccinations -------------------------------------------------------------------------------
 
 
-async def vaccinations_overdue(conn: AsyncConnection, practice: Practice, children: Sequence[dict[str, Any]],
+async def vaccinations_overdue(conn: AsyncConnection, children: Sequence[dict[str, Any]],
                                on: date) -> list[VaccinationOverdue]:
-    """The district's children with a vaccination overdue on ``on``: the worklist of each district (one query
-    each), kept to the children the requester may see (``children``, read through the gate)."""
-    visible = {str(p["id"]): p for p in children}
+    """The children (the district's, read through the gate) with a vaccination overdue on ``on``, from the
+    worklist's table (one query)."""
+    by_id = {str(p["id"]): p for p in children}
     diseases = {d: info.name_ru for cal in rules.calendars().versions for d, info in cal.diseases.items()}
-    by_child: dict[str, list[vaccination_due.Overdue]] = {}
-    for holder in practice.holders():
-        district = next((d for d in practice.districts if f"PractitionerRole/{d.role_id}" == holder), None)
-        _, found = await vaccination_due.worklist(conn, holder, on, count=WORKLIST_MAX,
-                                                  organization=district.organization_id if district else None)
-        for item in found:
-            if item.patient_id in visible:
-                by_child.setdefault(item.patient_id, []).extend(item.overdue)
     out = []
-    for pid, items in by_child.items():
-        names = tuple(dict.fromkeys(diseases.get(o.disease, o.disease) for o in sorted(items, key=lambda o: o.overdue)))
-        out.append(VaccinationOverdue(Child.of(visible[pid]), names, min(o.overdue for o in items)))
+    for pid, items in (await vaccination_due.overdue_of(conn, sorted(by_id), on)).items():
+        items.sort(key=lambda o: (o.overdue, o.disease))
+        names = tuple(dict.fromkeys(diseases.get(o.disease, o.disease) for o in items))
+        out.append(VaccinationOverdue(Child.of(by_id[pid]), names, items[0].overdue))
     out.sort(key=lambda v: (v.overdue_since, v.child.name))
     return out
 
@@ -252,7 +284,7 @@ async def my_day(conn: AsyncConnection, gate: Gate, practice: Practice, on: date
     """Everything «Мой день» lists for the practitioner on ``on``, audited."""
     children = await district_children(conn, gate, practice, on)
     exams = await examinations_due(conn, gate, children, on)
-    vaccinations = await vaccinations_overdue(conn, practice, children, on)
+    vaccinations = await vaccinations_overdue(conn, children, on)
     results = await inbox_.inbox(conn, gate, practice, query="workspace: my day, results not seen")
     referrals = await open_referrals(conn, gate, practice)
     gate.saw("search", "Encounter", "workspace: my day, examinations this month", [e.child.id for e in exams])
