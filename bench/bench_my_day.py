@@ -117,11 +117,17 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=300)
     parser.add_argument("--demographic", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--home", type=Path, help="keep the database here and reuse it when it is loaded")
     args = parser.parse_args()
     domains.install()
-    with tempfile.TemporaryDirectory() as home, embedded_database(Path(home)) as url:
+    with tempfile.TemporaryDirectory() as scratch, embedded_database(args.home or Path(scratch)) as url:
         migrate.upgrade(url)
-        folder = Path(home) / "city"
+        with psycopg.connect(url) as conn:
+            loaded = conn.execute("SELECT count(*) FROM resource WHERE resource_type = 'Patient'").fetchone()
+        if loaded and loaded[0]:
+            asyncio.run(measure(url, args.rounds))
+            return
+        folder = Path(scratch) / "city"
         started = time.perf_counter()
         write_ndjson(folder, 11, CitySize(args.children, 1, args.demographic), TODAY)
         run_import(url, [folder], on_error="stop", chunk=500, jobs=os.cpu_count() or 1)

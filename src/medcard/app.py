@@ -28,6 +28,7 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
+from medcard.web.workspace import day as workspace_day
 
 log = logging.getLogger("medcard.access")
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    app.include_router(workspace_day.router)  # «Мой день», the inbox, the registry (before the web layer's /app/)
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app
