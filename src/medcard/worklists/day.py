@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
@@ -112,7 +113,8 @@ async def district_children(conn: AsyncConnection, gate: Gate, practice: Practic
     adult = on.replace(year=on.year - 18) if not (on.month == 2 and on.day == 29) else date(on.year - 18, 3, 1)
     out = []
     for _, content in await cur.fetchall():
-        patient = jsonutil.loads(content)
+        # orjson, not jsonutil: a thousand Patients are read for names and dates, which need no exact decimals
+        patient = orjson.loads(content)
         birth = record.day_of(patient.get("birthDate"))
         if birth is not None and adult < birth <= on:
             out.append(patient)
@@ -122,19 +124,11 @@ async def district_children(conn: AsyncConnection, gate: Gate, practice: Practic
 # --- preventive examinations --------------------------------------------------------------------
 
 
-def _this_month(patient: dict[str, Any], first: date, last: date) -> bool:
-    """Whether the child's schedule has an examination whose window opens or closes in [first, last]."""
-    facts = record.patient_from(patient)
-    if isinstance(facts, str) or not _near(facts.birth_date, first, last):
-        return False
-    schedule = examinations.examination_schedule(facts.birth_date, facts.sex, until=last)
-    return any(first <= e.due_from <= last or first <= e.due_until <= last for e in schedule.examinations)
-
-
 def _near(birth: date, first: date, last: date) -> bool:
     """A cheap first test: whether the birth date lies within a few days of a date that puts some
     examination's window edge in [first, last] (most children of a district have none this month,
-    and building each one's schedule is the costly part)."""
+    and building each one's schedule is the costly part). It may say yes for a child with none (the
+    schedule then lists nothing this month), never no for a child with one."""
     windows = _birth_windows(first, last, id(rules.examination_acts()))
     at = bisect_right(windows, (birth, date.max)) - 1
     return at >= 0 and windows[at][0] <= birth <= windows[at][1]
@@ -183,7 +177,11 @@ async def examinations_due(conn: AsyncConnection, gate: Gate, children: Sequence
                            on: date) -> list[ExaminationDue]:
     """The examinations of ``on``'s month not done yet (one query, for the children who have one)."""
     first, last = month_of(on)
-    candidates = {str(p["id"]): p for p in children if _this_month(p, first, last)}
+    candidates = {}
+    for p in children:
+        facts = record.patient_from(p)
+        if not isinstance(facts, str) and _near(facts.birth_date, first, last):
+            candidates[str(p["id"])] = (p, facts)
     if not candidates:
         return []
     b = SqlBuilder()
@@ -195,9 +193,7 @@ async def examinations_due(conn: AsyncConnection, gate: Gate, children: Sequence
         encounters.setdefault(pid, []).append(jsonutil.loads(content))
     names = {code: c.name_ru for act in rules.examination_acts().versions for code, c in act.specialists.items()}
     out = []
-    for pid, patient in candidates.items():
-        facts = record.patient_from(patient)
-        assert not isinstance(facts, str)  # checked by _this_month
+    for pid, (patient, facts) in candidates.items():
         found = record.examinations_from(encounters.get(pid, []), [])
         statuses = examinations.examination_statuses(facts.birth_date, facts.sex, found.records, on)
         opened = max((i.examination.due_from for i in statuses if i.examination.due_from <= on), default=None)
@@ -221,12 +217,9 @@ async def vaccinations_overdue(conn: AsyncConnection, children: Sequence[dict[st
     """The children (the district's, read through the gate) with a vaccination overdue on ``on``, from the
     worklist's table (one query)."""
     by_id = {str(p["id"]): p for p in children}
-    diseases = {d: info.name_ru for cal in rules.calendars().versions for d, info in cal.diseases.items()}
-    out = []
-    for pid, items in (await vaccination_due.overdue_of(conn, sorted(by_id), on)).items():
-        items.sort(key=lambda o: (o.overdue, o.disease))
-        names = tuple(dict.fromkeys(diseases.get(o.disease, o.disease) for o in items))
-        out.append(VaccinationOverdue(Child.of(by_id[pid]), names, items[0].overdue))
+    names = {d: info.name_ru for cal in rules.calendars().versions for d, info in cal.diseases.items()}
+    out = [VaccinationOverdue(Child.of(by_id[pid]), tuple(dict.fromkeys(names.get(d, d) for d in diseases)), since)
+           for pid, (diseases, since) in (await vaccination_due.overdue_of(conn, sorted(by_id), on)).items()]
     out.sort(key=lambda v: (v.overdue_since, v.child.name))
     return out
 
