@@ -51,6 +51,7 @@ LAYERS: dict[str, str] = {
     "medcard.access.commands": SURFACE,  # `medcard user`, `link`, `client`, `token`
     "medcard.synth.commands": SURFACE,  # `medcard synth`, `medcard demo`
     "medcard.notifications.commands": SURFACE,  # `medcard notifications`
+    "medcard.pediatrics.commands": SURFACE,  # `medcard rules report`
     # the sign-in pages, the OAuth/SMART endpoints and what only they use (requests, cookies, headers)
     "medcard.access.web": SURFACE,
     "medcard.access.signin": SURFACE,  # what the sign-in routes share

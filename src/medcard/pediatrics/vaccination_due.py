@@ -73,15 +73,24 @@ class DuePeriod:
 def _fixed_days(child: Child, events: Sequence[ImmunizationEvent], disease: str,
                 calendars: Versions[Calendar]) -> set[date]:
     """Days the forecast of a disease may change whatever the dose dates: events, exemption ends,
-    catch-up age limits, calendar versions."""
+    catch-up ages, calendar versions and the days their rows change."""
     days = {e.occurred for e in events}
     days |= {e.exemption_until + _DAY for e in events if e.exemption_until is not None}
+    birth = child.birth_date
+    first = min((e.occurred for e in events if e.status == "completed"), default=None)
     for cal in calendars.versions:
         days.add(cal.meta.effective_from)
         if cal.meta.in_force_until is not None:
             days.add(cal.meta.in_force_until + _DAY)
-        days |= {r.max_age.after(child.birth_date) for r in cal.catch_up
-                 if disease in r.diseases and r.max_age is not None}
+        days |= set(cal.row_changes(disease))
+        for rule in (r for r in cal.catch_up if disease in r.diseases):
+            if rule.max_age is not None:
+                days.add(rule.max_age.after(birth))
+            # with no dose yet, the series (or no dose at all) is chosen by the age the first dose would be
+            # given at; once the first dose is given, by its day
+            for age in (rule.first_dose_age_from, rule.first_dose_age_to):
+                if age is not None and (first is None or age.after(birth) <= first):
+                    days.add(age.after(birth))
     return days
 
 
