@@ -6,14 +6,14 @@ stays in their inbox and in "my day"'s count. Not a clinical fact (it says what 
 the audit log), so an ordinary table; every mark is audited as well.
 
 Revision ID: 0015
-Revises: 0024
+Revises: 0013
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0015"
-down_revision = "0024"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
