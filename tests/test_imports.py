@@ -38,6 +38,7 @@ LAYERS: dict[str, str] = {
     "medcard.notifications": DOMAIN,
     "medcard.sharing": DOMAIN,
     "medcard.records": DOMAIN,  # a child's record as the workspace reads it: chart, timeline, changes
+    "medcard.worklists": DOMAIN,  # my day, the inbox, the registrar's tasks
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers

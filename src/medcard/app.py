@@ -1,4 +1,4 @@
-"""create_app(): the ASGI application (FHIR API now; the workspace and portal mount here later)."""
+"""create_app(): the ASGI application: the FHIR API, the workspace and portal pages, sign-in; the lifespan."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
+from medcard.web.workspace import day as workspace_day
 from medcard.web.workspace.chart import router as chart_pages
 
 log = logging.getLogger("medcard.access")
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    app.include_router(workspace_day.router)  # «Мой день», the inbox, the registry (before the web layer's /app/)
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(chart_pages)  # the chart pages: /app/patients/{id}, its timeline and changes
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document

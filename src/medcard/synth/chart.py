@@ -15,7 +15,7 @@ from typing import Any
 
 from medcard.pediatrics.immunization import Child
 from medcard.pediatrics.rules import ChildSex
-from medcard.synth import allergy_history, documents, examinations, illness, immunizations
+from medcard.synth import allergy_history, documents, examinations, illness, immunizations, orders
 from medcard.synth.anthropometry import GrowthTrack
 from medcard.synth.clinics import Clinic
 from medcard.synth.fhirdata import Resource
@@ -67,3 +67,4 @@ def child_history(rng: random.Random, patient_id: str, birth: date, sex: ChildSe
             yield from illness.allergy(record, day, data)
         else:
             yield from documents.certificate(record, day, data)
+    yield from orders.recent_orders(record)

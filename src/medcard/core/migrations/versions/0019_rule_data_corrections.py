@@ -12,7 +12,7 @@ patients it says to run ``medcard db rebuild-derived``, which recomputes every c
 Until then the worklist answers from the old rows; nothing else is affected.
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0019"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
