@@ -35,6 +35,8 @@ LAYERS: dict[str, str] = {
     "medcard.access": DOMAIN,
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
+    "medcard.terminology": DOMAIN,
+    "medcard.records": DOMAIN,
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
@@ -58,6 +60,7 @@ LAYERS: dict[str, str] = {
     "medcard.access.sessions": SURFACE,
     "medcard.access.hardening": SURFACE,
     "medcard.access.clientauth": SURFACE,
+    "medcard.terminology.commands": SURFACE,  # `medcard terminology load icd10`
 }
 
 # Which layers each layer may import (its own included).
