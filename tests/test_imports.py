@@ -35,6 +35,7 @@ LAYERS: dict[str, str] = {
     "medcard.access": DOMAIN,
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
+    "medcard.terminology": DOMAIN,
     "medcard.records": DOMAIN,  # clinical records written by people: the visit protocol
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
@@ -59,6 +60,7 @@ LAYERS: dict[str, str] = {
     "medcard.access.sessions": SURFACE,
     "medcard.access.hardening": SURFACE,
     "medcard.access.clientauth": SURFACE,
+    "medcard.terminology.commands": SURFACE,  # `medcard terminology load icd10`
 }
 
 # Which layers each layer may import (its own included).
