@@ -28,6 +28,7 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
+from medcard.web.workspace.visit import router as visit_router
 
 log = logging.getLogger("medcard.access")
 
@@ -122,5 +123,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         return Response("ok", media_type="text/plain")
 
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
+    app.include_router(visit_router)  # /app/patients/{id}/visits/new: writing a visit
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app
