@@ -123,8 +123,25 @@ async def _titles(conn: AsyncConnection, fields: visit.Fields) -> dict[str, str]
 
 
 def _rows(fields: visit.Fields, *names: str, extra: int = EMPTY_ROWS) -> int:
-    filled = max((len(fields.get(n, [])) for n in names), default=0)
+    """Rows to show: up to the last one with anything typed, and ``extra`` blank ones below."""
+    filled = max((i + 1 for n in names for i, v in enumerate(fields.get(n, [])) if v.strip()), default=0)
     return max(filled + extra, 1)
+
+
+# What an illness visit most often orders, offered first (the rest of the act's lists fold away).
+COMMON_TESTS = ("cbc", "urinalysis")
+COMMON_SPECIALISTS = ("otorhinolaryngologist", "neurologist", "ophthalmologist", "pediatric-surgeon",
+                      "traumatologist-orthopedist")
+Choice = tuple[str, str, bool]  # code, Russian name, checked
+
+
+def _choices(items: dict[str, Any], chosen: list[str], first: tuple[str, ...]) -> tuple[list[Choice], list[Choice]]:
+    """The act's tests or specialists split into those shown (chosen or usual here) and the rest (folded)."""
+    shown, rest = [], []
+    for code, item in items.items():
+        choice = (code, item.name_ru, code in chosen)
+        (shown if choice[2] or code in first else rest).append(choice)
+    return shown, rest
 
 
 async def _render(request: Request, conn: AsyncConnection, child: visit.Child, patient: dict[str, Any],
@@ -134,6 +151,9 @@ async def _render(request: Request, conn: AsyncConnection, child: visit.Child, p
     day = visit.parse_date(visit.one(fields, "date")) or today
     act = visit.examination_act(day if child.birth_date <= day <= today else today)
     exam = visit.due_examination(child, day) if draft.kind == "well-child" else None
+    specialists, tests = visit.schedule_items(exam) if exam else ([], [])
+    referable = {c: i for c, i in (act.specialists if act else {}).items()
+                 if c not in ("pediatrician", "general-practitioner")}
     context = {
         "kind": draft.kind, "kind_title": KIND_TITLE[draft.kind], "key": draft.key, "child": child,
         "banner": _banner(patient), "fields": fields, "errors": errors or {}, "notice": notice,
@@ -143,6 +163,8 @@ async def _render(request: Request, conn: AsyncConnection, child: visit.Child, p
         "other_rows": min(_rows(fields, "diagnosis_other"), visit.MAX_OTHER_DIAGNOSES),
         "under_one": child.age_days(day) < 365, "lying": child.age_days(day) < vitals.LYING_UNDER_DAYS,
         "limits": visit,
+        "tests": _choices(dict(act.tests) if act else {}, fields.get("test", []), (*COMMON_TESTS, *tests)),
+        "referrals": _choices(referable, fields.get("referral", []), (*COMMON_SPECIALISTS, *specialists)),
     }
     return page(request, "app/visit.html", context, status=status)
 
