@@ -30,8 +30,12 @@ def test_slash_focuses_the_search_and_arrows_move_through_results(signed_in_page
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.hasAttribute('data-search')")
     # A results list as the search pages render it (they come later): the keys must walk it.
-    page.evaluate("""() => { const ul = document.createElement('ul'); ul.setAttribute('data-results', '');
-        ul.innerHTML = '<li><a href="#a">A</a></li><li><a href="#b">B</a></li>'; document.querySelector('main').append(ul); }""")
+    page.evaluate("""() => {
+        const ul = document.createElement('ul');
+        ul.setAttribute('data-results', '');
+        ul.innerHTML = '<li><a href="#a">A</a></li><li><a href="#b">B</a></li>';
+        document.querySelector('main').append(ul);
+    }""")
     page.keyboard.press("ArrowDown")
     assert page.evaluate("document.activeElement.textContent") == "A"
     page.keyboard.press("ArrowDown")

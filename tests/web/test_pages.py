@@ -37,11 +37,16 @@ async def chart(request: Request) -> Response:
     return PlainTextResponse("chart of " + patient_id)
 
 
+async def boom(request: Request) -> Response:
+    raise RuntimeError("a bug")
+
+
 @pytest.fixture(scope="module")
 def site(database_url: str, settings: Settings) -> Iterator[ServerThread]:
     plain = settings.model_copy(update={"secure_cookies": False, "second_factor_roles": ""})
     srv = ServerThread(database_url, plain)
     srv.app.add_route("/app/test-chart/{patient_id}", chart)  # under /app: the page error handlers apply
+    srv.app.add_route("/app/test-boom", boom)
     with srv:
         yield srv
 
@@ -86,6 +91,9 @@ def test_a_page_sends_an_anonymous_visitor_to_sign_in_with_the_deep_link(root: s
     asked = "/app/patients?q=%D0%A1%D0%BE%D0%BA&page=2"
     assert response.headers["location"] == "/auth/login?" + urlencode({"next": asked})
     client = signed_in("dr.deep", roles=[("pediatrician", "org-x")])
+    with httpx.Client(base_url=root) as anonymous:
+        fragment = anonymous.get("/app/patients?q=Сок&page=2", headers={"HX-Request": "true"})
+    assert fragment.headers["hx-redirect"] == response.headers["location"]  # htmx loads sign-in as a whole page
     login = client.get(response.headers["location"])  # already signed in: straight to the page asked for
     assert login.headers["location"] == asked
 
@@ -165,6 +173,11 @@ def test_errors_under_app_are_pages_and_the_api_keeps_its_outcomes(api: httpx.Cl
     assert page.headers["content-type"].startswith("text/html")
     assert '<main id="main"' in page.text
     assert "Не найдено" in page.text
+    crashed = client.get("/app/test-boom")
+    assert crashed.status_code == 500
+    assert crashed.headers["content-type"].startswith("text/html")
+    assert "Ошибка сервера" in crashed.text
+    assert "a bug" not in crashed.text
     outcome = api.get("/no-such-type/1")
     assert outcome.status_code == 404
     assert outcome.headers["content-type"].startswith("application/fhir+json")

@@ -41,7 +41,7 @@ async def error_page(request: Request, status: int, *, retry_after: int | None =
         try:
             user = await page_user(request)
         except SignInRequired as exc:
-            return _to_sign_in(exc)
+            return _to_sign_in(request, exc)
     chart = _CHART.match(request.url.path)
     glass = None
     if status == 404 and chart and user is not None and may_break_glass(user.requester) \
@@ -53,7 +53,11 @@ async def error_page(request: Request, status: int, *, retry_after: int | None =
                 headers=headers)
 
 
-def _to_sign_in(exc: SignInRequired) -> Response:
+def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
+    """To the sign-in page; an htmx request (which would follow a redirect and swap the sign-in page
+    into a fragment) is told to load it as a whole page instead (``HX-Redirect``)."""
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=200, headers={"HX-Redirect": exc.location, "Cache-Control": "no-store"})
     return RedirectResponse(exc.location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
@@ -89,7 +93,7 @@ def install(app: FastAPI) -> None:
 
     async def sign_in(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
-        return _to_sign_in(exc)
+        return _to_sign_in(request, exc)
 
     app.add_exception_handler(SignInRequired, sign_in)
 
