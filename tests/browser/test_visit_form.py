@@ -13,7 +13,7 @@ import pytest
 from fhirpy import SyncFHIRClient
 from playwright.sync_api import Page, expect
 
-from conftest import off_loop
+from browser.conftest import off_loop
 from helpers import bearer, created_id, post, put, system_token
 
 SignedIn = Callable[..., Page]
@@ -48,7 +48,8 @@ def test_a_pediatrician_records_a_well_child_visit(
     page = signed_in_page(next_path=f"/app/patients/{child}/visits/new?kind=well-child")
     page.set_viewport_size(VIEWPORTS[screen])  # type: ignore[arg-type]
     expect(page.get_by_role("heading", name="Профилактический осмотр")).to_be_visible()
-    expect(page.get_by_label("Диагноз (МКБ-10)", exact=True)).to_have_value("Z00.1 Рутинное обследование состояния здоровья ребенка")
+    expect(page.get_by_label("Диагноз (МКБ-10)", exact=True)).to_have_value(
+        "Z00.1 Рутинное обследование состояния здоровья ребенка")
     expect(page.get_by_label("Врач-невролог")).to_be_checked()  # the 1-year examination's specialists
     check_axe(page)
     shot(page, f"visit-{screen}-1-new")

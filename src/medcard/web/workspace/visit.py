@@ -36,13 +36,14 @@ from medcard.records.coding import ROLE_TITLE
 from medcard.records.protocol import Author
 from medcard.terminology import icd10
 from medcard.web.gate import CHART_MISSING, open_chart, page_gate
+from medcard.web.i18n import N_
 from medcard.web.render import page
 from medcard.web.session import PageUser, form, require_staff
 
 router = APIRouter(include_in_schema=False)
 
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-KIND_TITLE = {"well-child": "Профилактический осмотр", "illness": "Приём по заболеванию"}
+KIND_TITLE = {"well-child": N_("Профилактический осмотр"), "illness": N_("Приём по заболеванию")}
 EMPTY_ROWS = 1  # blank prescription and diagnosis rows offered below those filled
 
 
@@ -137,9 +138,10 @@ Choice = tuple[str, str, bool]  # code, Russian name, checked
 
 def _choices(items: dict[str, Any], chosen: list[str], first: tuple[str, ...]) -> tuple[list[Choice], list[Choice]]:
     """The act's tests or specialists split into those shown (chosen or usual here) and the rest (folded)."""
-    shown, rest = [], []
+    shown: list[Choice] = []
+    rest: list[Choice] = []
     for code, item in items.items():
-        choice = (code, item.name_ru, code in chosen)
+        choice: Choice = (code, item.name_ru, code in chosen)
         (shown if choice[2] or code in first else rest).append(choice)
     return shown, rest
 
