@@ -1,1 +1,1 @@
-"""The clinician's workspace pages (``/app``)."""
+"""The clinician's workspace: the pages under ``/app`` (routes here, templates in ``web/templates/app``)."""
