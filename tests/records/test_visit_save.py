@@ -61,6 +61,7 @@ def test_a_well_child_visit_is_saved_as_one_transaction_and_read_through_the_api
     assert encounter["type"][0]["coding"][0]["code"] == "preventive-examination"
     assert encounter["subject"]["reference"] == f"Patient/{c.child.id}"
     assert encounter["period"]["start"] == "2026-11-26T10:30:00+03:00"
+    assert encounter["reasonCode"] == [{"text": "Профилактический медицинский осмотр в 1 год (211н)"}]
     part = [e for e in resources(http, "Encounter", c.child.id) if "partOf" in e]
     assert [p["serviceType"]["coding"][0]["code"] for p in part] == ["pediatrician"]
     [condition] = resources(http, "Condition", c.child.id)

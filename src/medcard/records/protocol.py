@@ -289,7 +289,11 @@ def bundle(visit: Visit, child: Child, author: Author, now: datetime, key: str) 
     """The transaction Bundle that saves the visit: every resource created together, or none."""
     b = _Builder(visit, child, author, now, key)
     title = title_of(visit)
-    reason_text = title[len("Протокол: "):].capitalize() if visit.kind == "well-child" else title
+    reason_text = title
+    if visit.kind == "well-child":  # as the city words it: "Профилактический медицинский осмотр в 1 год (211н)"
+        reason_text = title[len("Протокол: "):].capitalize()
+        if visit.examination is not None:
+            reason_text += f" ({visit.examination.act.meta.number})"
     encounter = b.add(_encounter(b, reason_text))
     if visit.kind == "well-child":
         b.add(_pediatrician_part(b, encounter))
