@@ -5,7 +5,8 @@ Fixtures: ``browser`` (one Chromium for the session), ``page`` (a fresh context 
 live server), ``signed_in_page(role="pediatrician", organization="org-1", next_path="/app/")`` (a page
 signed in through the sign-in form — staff through the TOTP step too — as a new account; role
 "family" for a family account), ``check_axe(page)`` (fails on serious or critical violations),
-``shot(page, name)`` (a PNG in tests/browser/screenshots/, git-ignored).
+``shot(page, name)`` (a PNG in tests/browser/screenshots/, git-ignored). ``off_loop(fn)`` runs
+database set-up (``helpers.run_db``, ``create_account``) while a browser is open.
 """
 
 from __future__ import annotations
@@ -37,13 +38,16 @@ VIEWPORT = {"width": 1366, "height": 768}
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="package")  # not the session: its event loop must stop before the other tests' asyncio.run
+# Module scope, not session: Playwright's sync API runs an event loop in the main thread while it is
+# open, and the rest of the suite calls asyncio.run() (tests/helpers.run_db), which refuses to run
+# inside one. So Chromium starts once per browser test module and is gone before other tests run.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield chromium
@@ -64,7 +68,8 @@ def page(browser: Browser, root: str) -> Iterator[Page]:
 
 
 def off_loop(work: Callable[[], T]) -> T:
-    """Run database set-up in a thread: Playwright's sync API keeps an event loop running in this one."""
+    """Run database set-up in a thread: Playwright's sync API keeps an event loop running in this one,
+    so ``run_db`` (asyncio.run) must go elsewhere: ``off_loop(lambda: run_db(url, work))``."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(work).result()
 

@@ -10,14 +10,14 @@
 - ``visit_draft_open_idx``: a clinician re-opening the form for a child finds the draft they left.
 
 Revision ID: 0016
-Revises: 0014, 0022, 0024
+Revises: 0014, 0024
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0016"
-down_revision = ("0014", "0022", "0024")
+down_revision = ("0014", "0024")
 branch_labels = None
 depends_on = None
 

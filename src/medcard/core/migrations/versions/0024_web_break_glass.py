@@ -6,14 +6,14 @@ reason) until ``expires_at`` or the end of the session, whichever comes first (t
 its session).
 
 Revision ID: 0024
-Revises: 0013
+Revises: 0022
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0024"
-down_revision = "0013"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
