@@ -1,0 +1,1 @@
+"""Clinicians' access to children's records beyond the FHIR API: finding a child, recent patients."""
