@@ -35,8 +35,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -178,6 +179,11 @@ def _batches(patients: int, sample: int, chosen: list[Child]) -> Iterator[list[d
         yield batch
 
 
+def _write(files: dict[str, Any], blocks: dict[str, str]) -> None:
+    for table, text in blocks.items():
+        files[table].write(text)
+
+
 def load(url: str, patients: int, sample: int, work: Path) -> list[Child]:
     """Generate and encode the city (two processes), then COPY each table; the sampled children."""
     chosen: list[Child] = []
@@ -186,10 +192,15 @@ def load(url: str, patients: int, sample: int, work: Path) -> list[Child]:
     batches = _batches(patients, sample, chosen)
     first = next(batches)
     check_shape(first[:2000])
+    # A bounded window of batches in flight: Executor.map would read the whole city into memory first.
     with ProcessPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
-        for blocks in pool.map(_encode, itertools.chain([first], batches), chunksize=1):
-            for table, text in blocks.items():
-                files[table].write(text)
+        pending: deque[Future[dict[str, str]]] = deque()
+        for batch in itertools.chain([first], batches):
+            pending.append(pool.submit(_encode, batch))
+            if len(pending) >= 6:
+                _write(files, pending.popleft().result())
+        while pending:
+            _write(files, pending.popleft().result())
     for f in files.values():
         f.close()
     print(f"  {patients:,} patients generated and encoded as the store writes them in "

@@ -162,12 +162,17 @@ async def replace(conn: psycopg.AsyncConnection[Any], version: str, rows: list[R
     return len(rows)
 
 
+def parent_of(code: str) -> str | None:
+    """The code above a code of the shipped list: J06 for J06.9, S42.0 for S42.00, none for a category."""
+    return code[:-1] if len(code) == 6 else code[:3] if "." in code else None
+
+
 def shipped() -> tuple[str, list[Row]]:
     """The shipped pediatric list (``data/icd10_pediatric.csv``): its version and rows."""
     text = resources.files("medcard.terminology").joinpath("data/icd10_pediatric.csv").read_text("utf-8")
     lines = text.splitlines()
     version = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("# version:"))
-    rows = [Row(r["code"], r["title_ru"], r["code"][:3] if "." in r["code"] else None, True, r["synonyms"] or None)
+    rows = [Row(r["code"], r["title_ru"], parent_of(r["code"]), True, r["synonyms"] or None)
             for r in csv.DictReader((line for line in lines if not line.startswith("#")), delimiter=";")]
     return version, rows
 

@@ -56,6 +56,11 @@ CREATE INDEX icd10_code_prefix_idx ON icd10 (code text_pattern_ops) WHERE leaf A
 MARK_LEAVES = "UPDATE icd10 t SET leaf = NOT EXISTS (SELECT 1 FROM icd10 c WHERE c.parent = t.code)"
 
 
+def _parent(code: str) -> str | None:
+    """The code above: J06 for J06.9, S42.0 for S42.00, none for a category."""
+    return code[:-1] if len(code) == 6 else code[:3] if "." in code else None
+
+
 def _shipped() -> tuple[str, list[dict[str, str | None]]]:
     """The shipped list's version and rows (code, title, parent, synonyms)."""
     version, rows = "", []
@@ -69,7 +74,7 @@ def _shipped() -> tuple[str, list[dict[str, str | None]]]:
     for row in csv.DictReader(lines, delimiter=";"):
         code = row["code"]
         rows.append({"code": code, "title": row["title_ru"], "synonyms": row["synonyms"] or None,
-                     "parent": code[:3] if "." in code else None})
+                     "parent": _parent(code)})
     return version, rows
 
 
