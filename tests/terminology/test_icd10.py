@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from medcard.access.policy import ICD10
 from medcard.terminology import icd10
 from medcard.terminology.chapters import CHAPTERS, chapter_of
 
@@ -151,3 +152,9 @@ def test_what_is_not_a_code_has_no_chapter() -> None:
         assert chapter_of(text) is None, text
     assert [c.numeral for c in CHAPTERS][:3] == ["I", "II", "III"]
     assert len(CHAPTERS) == 22
+
+
+def test_a_diagnosis_coding_names_the_system_the_policy_reads_and_the_list_version() -> None:
+    item = icd10.Icd10("J06.9", "Острая инфекция верхних дыхательных путей неуточненная", "2.27")
+    assert icd10.coding(item) == {"system": ICD10, "version": "2.27", "code": "J06.9",
+                                  "display": "Острая инфекция верхних дыхательных путей неуточненная"}

@@ -26,11 +26,14 @@ import psycopg
 
 from medcard.terminology.chapters import Chapter, chapter_of
 
-__all__ = ["SYSTEM_OID", "Chapter", "Icd10", "chapter_of", "lookup", "search"]
+__all__ = ["SYSTEM", "SYSTEM_OID", "Chapter", "Icd10", "chapter_of", "coding", "lookup", "search"]
 
-# The federal reference's OID; the FHIR system of a Russian ICD-10 coding is its urn.
+# The federal reference's OID (what СЭМД documents name as the diagnosis code system).
 SYSTEM_OID = "1.2.643.5.1.13.13.11.1005"
-SYSTEM = f"urn:oid:{SYSTEM_OID}"
+# The FHIR system of a diagnosis coding in medcard's records: HL7's ICD-10 URI, the one the records,
+# the synthetic city and the access policy's drug-addiction rule (F10-F19, policy.json) read; the
+# Russian list's version goes in Coding.version.
+SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 MAX_QUERY = 100  # characters of the picker's text that count
 MAX_LIMIT = 100
 FUZZY_THRESHOLD = 0.4  # pg_trgm word similarity of a misspelled word to the title's closest words
@@ -115,6 +118,11 @@ async def _closest(conn: psycopg.AsyncConnection[Any], q: str, limit: int) -> li
                                   "ORDER BY word_similarity(%s, search_text) DESC, code LIMIT %s", (q, q, limit))
         await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (previous,))
     return found
+
+
+def coding(item: Icd10) -> dict[str, str]:
+    """The FHIR Coding a diagnosis carries: system, version of the list, code and Russian title."""
+    return {"system": SYSTEM, "version": item.version, "code": item.code, "display": item.title_ru}
 
 
 async def lookup(conn: psycopg.AsyncConnection[Any], code: str) -> Icd10 | None:
