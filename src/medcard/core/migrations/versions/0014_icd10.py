@@ -16,7 +16,7 @@ core does not import the domains, and a migration's data must not change under i
 updated list comes with a migration of its own).
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0024 (the web layer's; 0013 when it was written)
 Create Date: 2026-12-07
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0014"
-down_revision = "0013"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
