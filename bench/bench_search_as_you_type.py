@@ -14,7 +14,9 @@ SNILS and the paper card's number. Each query is ``records.finder.find`` with a 
 runs it: the policy's condition in the SQL, the audit entries written (one per patient shown) in a
 transaction of their own. Two requesters: a registrar (finds any child) and the district
 pediatrician of the child's clinic (only the clinic's children). The baseline, in the same run and
-through the same path, is the exact lookup of a SNILS.
+through the same path, is the exact lookup of a SNILS. Then the same keystrokes through the page
+itself (``/app/patients?q=`` as htmx asks for it, over HTTP, signed in through the sign-in form),
+timed at the client, with the SNILS lookup through the page as its baseline.
 
 Prints figures; asserts nothing.
 
@@ -27,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import itertools
 import os
 import random
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,15 +49,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_bulk import machine, typo  # the same machine line and typos as the other search benchmarks
+from medcard.access import accounts, audit
 from medcard.access.gate import Gate
 from medcard.access.requester import Requester, StaffRole
 from medcard.core import copytext, migrate
 from medcard.core.embedded import embedded_database
 from medcard.core.identifiers import format_snils, system_uri
+from medcard.core.time import today_moscow
 from medcard.fhir.search.index import indexer
 from medcard.fhir.store import _serialize, analyze, patient_lookup_rows
 from medcard.fhir.validation import validate
@@ -238,6 +246,15 @@ def _columns(conn: psycopg.Connection[Any], table: str) -> str:
     return f"resource_type, resource_id, patient_id, param, {extra}"
 
 
+async def audit_partitions(url: str) -> None:
+    """The audit log's monthly partitions, as the server makes them at start (the entries of an earlier
+    run of this benchmark are dropped first: they would sit in the default partition and block it)."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute("TRUNCATE audit_event")
+        await audit.ensure_partitions(conn, today_moscow())
+        await conn.commit()
+
+
 def sampled(url: str) -> list[Child]:
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT child FROM bench_sayt_sample ORDER BY n").fetchall()
@@ -319,6 +336,75 @@ def report(times: dict[str, dict[str, list[float]]]) -> None:
         print(f"    ratio to the baseline: p50 {p50 / base50:.1f}x, p99 {p99 / base99:.1f}x", flush=True)
 
 
+# 3. the page over HTTP ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def page_server(url: str, port: int) -> Iterator[None]:
+    """``medcard serve``'s application in a process of its own, cookies over plain HTTP, no second factor."""
+    env = {**os.environ, "MEDCARD_DATABASE_URL": url, "MEDCARD_LOG_LEVEL": "warning", "MEDCARD_SECURE_COOKIES": "false",
+           "MEDCARD_SECOND_FACTOR_ROLES": "", "MEDCARD_API_RATE_PER_MINUTE": "100000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "medcard.app:create_app",
+                             "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def signed_in(url: str, port: int, role: str, organization: str) -> httpx.Client:
+    """A client signed in through the sign-in form as a new staff account."""
+    username = f"bench-{role}-{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex  # a fresh one for each bench account
+
+    async def create() -> None:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await accounts.create(conn, kind="staff", username=username, display_name=username, password=password,
+                                  roles=[(role, organization)])
+            await conn.commit()
+
+    asyncio.run(create())
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    form = client.get("/auth/login").text
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    done = client.post("/auth/login", data={**{k: html.unescape(v) for k, v in hidden.items()},
+                                            "username": username, "password": password}, follow_redirects=False)
+    if done.status_code != 303:
+        raise SystemExit(f"sign-in failed: {done.status_code}")
+    return client
+
+
+def measure_pages(url: str, port: int, children: list[Child]) -> dict[str, dict[str, list[float]]]:
+    """The page's answer to each keystroke (``HX-Request``, as htmx asks), timed at the client."""
+    rng = random.Random(7)
+    times: dict[str, dict[str, list[float]]] = {"registrar, page over HTTP": {}, "pediatrician, page over HTTP": {}}
+    with page_server(url, port):
+        registrar = signed_in(url, port, "registrar", children[0].organization)
+        doctors: dict[str, httpx.Client] = {}
+        for child in children[:10]:
+            registrar.get("/app/patients", params={"q": child.family}, headers={"HX-Request": "true"})
+        for child in children:
+            if child.organization not in doctors:
+                doctors[child.organization] = signed_in(url, port, "pediatrician", child.organization)
+            for kind, text in [*typed(child, rng), (BASELINE, child.snils)]:
+                for who, client in (("registrar", registrar), ("pediatrician", doctors[child.organization])):
+                    started = time.perf_counter()
+                    answer = client.get("/app/patients", params={"q": text}, headers={"HX-Request": "true"})
+                    times[f"{who}, page over HTTP"].setdefault(kind, []).append(time.perf_counter() - started)
+                    if answer.status_code != 200:
+                        raise SystemExit(f"/app/patients?q=...: {answer.status_code}")
+        for client in (registrar, *doctors.values()):
+            client.close()
+    return times
+
+
 # running ------------------------------------------------------------------------------------------------
 
 
@@ -364,6 +450,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--home", type=Path, help="keep the embedded database here")
     parser.add_argument("--reuse", action="store_true", help="search the data set kept in --home")
+    parser.add_argument("--port", type=int, default=18121, help="also time the page over HTTP on this port (0: no)")
     args = parser.parse_args()
     print(f"search as you type: {args.patients:,} patients, {args.children} children looked for; {machine()}",
           flush=True)
@@ -374,7 +461,10 @@ def main() -> None:
             empty(url)
             with tempfile.TemporaryDirectory(prefix="medcard-sayt-copy-", dir=args.home) as work:
                 children = load(url, args.patients, args.children, Path(work))
+        asyncio.run(audit_partitions(url))
         times = asyncio.run(measure(url, children[: args.children], args.rounds))
+        if args.port:
+            times |= measure_pages(url, args.port, children[: args.children])
         report(times)
 
 
