@@ -77,6 +77,8 @@ def test_a_code_prefix_lists_the_codes_under_it_in_order(database_url: str) -> N
     # typed without switching from the Russian layout: о is on the key of j
     assert codes(database_url, "о06") == ["J06.0", "J06.8", "J06.9"]
     assert codes(database_url, "J4", limit=3) == ["J40", "J45.0", "J45.1"]
+    # the fifth character of the Russian edition (a fracture, closed), with or without the dot
+    assert codes(database_url, "s4200") == codes(database_url, "S42.00") == ["S42.00"]
 
 
 def test_title_words_find_the_diagnosis_in_any_order_and_form(database_url: str) -> None:

@@ -40,7 +40,7 @@ FUZZY_THRESHOLD = 0.4  # pg_trgm word similarity of a misspelled word to the tit
 
 # The Russian keyboard layout's letters on the Latin keys: a code typed without switching layout.
 _LAYOUT = str.maketrans("йцукенгшщзфывапролдячсмить", "qwertyuiopasdfghjklzxcvbnm")
-_CODE_PREFIX = re.compile(r"([a-z])([0-9]{1,2})(?:([0-9])?|\.([0-9]{0,2}))")
+_CODE_PREFIX = re.compile(r"([a-z])([0-9]{1,2})(?:([0-9]{1,2})?|\.([0-9]{0,2}))")
 _WORD = re.compile(r"[^\W_]+")
 _COLUMNS = "code, title_ru, version"
 _OFFERED = "leaf AND actual"
