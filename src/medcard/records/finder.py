@@ -45,8 +45,7 @@ MAX_PAGE = 50
 RECENT = 10
 RECENT_DAYS = 30
 PAPER_CARD_SYSTEM = "urn:medcard:paper-card:"
-# The audit log's entries of a person that open a record (any but the searches themselves).
-_RECENT_SCAN = 500  # the person's latest entries looked at for recent patients
+_RECENT_SCAN = 500  # the person's latest audit entries (openings of records, not searches) looked at
 
 
 @dataclass(frozen=True, slots=True)
