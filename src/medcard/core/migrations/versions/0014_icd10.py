@@ -13,7 +13,7 @@ a doctor records (no row below them); ``actual`` is NSI's flag (retired codes st
 ``search_text`` (code, title, synonyms; lowercase, ё as е) carries a trigram GIN index for the picker.
 
 The index of ``patient_lookup`` by surname also carries the given-name key (see the SQL), for the
-workspace's search (``records/finder.py``); on a large store its rebuild takes a minute or two.
+workspace's search (``records/finder.py``); on the benchmark's two million patients its rebuild took under a minute.
 
 The shipped list is read here with the csv module rather than through ``medcard.terminology``:
 core does not import the domains, and a migration's data must not change under it later (an
