@@ -376,8 +376,9 @@ class Policy:
         if types is not None:
             # EXISTS, correlated, not IN (a list): a search that reads a few rows (a name typed into the
             # workspace's search box) probes each row's patient, where IN built the list of every child of
-            # the clinic for each query (250,000 children: ~0.5 s); PostgreSQL still hashes the whole list
-            # when it expects many rows. The same rows either way.
+            # the clinic for each query (measured: 7.5 ms of a 9.9 ms search for a clinic of 3,826, growing
+            # with the clinic); PostgreSQL still hashes the whole list when it expects many rows. The same
+            # rows either way.
             in_care = (f"(EXISTS (SELECT 1 FROM sp_reference i WHERE i.resource_id = {alias}.patient_id AND "
                        f"i.resource_type = 'Patient' AND i.param = 'organization' AND i.target_type = 'Organization' "
                        f"AND i.target_id = ANY({b.bind(list(r.organizations))})) "
