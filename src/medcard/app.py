@@ -28,6 +28,7 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
+from medcard.web.workspace import patients as patient_search
 from medcard.web.workspace.visit import router as visit_router
 
 log = logging.getLogger("medcard.access")
@@ -124,5 +125,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(visit_router)  # /app/patients/{id}/visits/new: writing a visit
+    app.include_router(patient_search.router)  # /app/patients?q= and the ICD-10 picker's options
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from medcard.access.policy import ICD10
 from medcard.terminology import icd10
 from medcard.terminology.chapters import CHAPTERS, chapter_of
 
@@ -59,7 +60,7 @@ def test_the_shipped_list_is_well_formed() -> None:
         assert r.title_ru == r.title_ru.strip(), r.code
     # the examples the issue names, with their NSI titles
     titles = {r.code: r.title_ru for r in rows}
-    assert titles["J00"] == "Острый назофарингит (насморк)"
+    assert titles["J00"] == "Острый назофарингит [насморк]"
     assert titles["H66.9"] == "Средний отит неуточненный"
     assert titles["E66.0"] == "Ожирение, обусловленное избыточным поступлением энергетических ресурсов"
     assert titles["K59.0"] == "Запор"
@@ -76,6 +77,8 @@ def test_a_code_prefix_lists_the_codes_under_it_in_order(database_url: str) -> N
     # typed without switching from the Russian layout: о is on the key of j
     assert codes(database_url, "о06") == ["J06.0", "J06.8", "J06.9"]
     assert codes(database_url, "J4", limit=3) == ["J40", "J45.0", "J45.1"]
+    # the fifth character of the Russian edition (a fracture, closed), with or without the dot
+    assert codes(database_url, "s4200") == codes(database_url, "S42.00") == ["S42.00"]
 
 
 def test_title_words_find_the_diagnosis_in_any_order_and_form(database_url: str) -> None:
@@ -151,3 +154,9 @@ def test_what_is_not_a_code_has_no_chapter() -> None:
         assert chapter_of(text) is None, text
     assert [c.numeral for c in CHAPTERS][:3] == ["I", "II", "III"]
     assert len(CHAPTERS) == 22
+
+
+def test_a_diagnosis_coding_names_the_system_the_policy_reads_and_the_list_version() -> None:
+    item = icd10.Icd10("J06.9", "Острая инфекция верхних дыхательных путей неуточненная", "2.27")
+    assert icd10.coding(item) == {"system": ICD10, "version": "2.27", "code": "J06.9",
+                                  "display": "Острая инфекция верхних дыхательных путей неуточненная"}

@@ -26,18 +26,21 @@ import psycopg
 
 from medcard.terminology.chapters import Chapter, chapter_of
 
-__all__ = ["SYSTEM_OID", "Chapter", "Icd10", "chapter_of", "lookup", "search"]
+__all__ = ["SYSTEM", "SYSTEM_OID", "Chapter", "Icd10", "chapter_of", "coding", "lookup", "search"]
 
-# The federal reference's OID; the FHIR system of a Russian ICD-10 coding is its urn.
+# The federal reference's OID (what СЭМД documents name as the diagnosis code system).
 SYSTEM_OID = "1.2.643.5.1.13.13.11.1005"
-SYSTEM = f"urn:oid:{SYSTEM_OID}"
+# The FHIR system of a diagnosis coding in medcard's records: HL7's ICD-10 URI, the one the records,
+# the synthetic city and the access policy's drug-addiction rule (F10-F19, policy.json) read; the
+# Russian list's version goes in Coding.version.
+SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 MAX_QUERY = 100  # characters of the picker's text that count
 MAX_LIMIT = 100
 FUZZY_THRESHOLD = 0.4  # pg_trgm word similarity of a misspelled word to the title's closest words
 
 # The Russian keyboard layout's letters on the Latin keys: a code typed without switching layout.
 _LAYOUT = str.maketrans("йцукенгшщзфывапролдячсмить", "qwertyuiopasdfghjklzxcvbnm")
-_CODE_PREFIX = re.compile(r"([a-z])([0-9]{1,2})(?:([0-9])?|\.([0-9]{0,2}))")
+_CODE_PREFIX = re.compile(r"([a-z])([0-9]{1,2})(?:([0-9]{1,2})?|\.([0-9]{0,2}))")
 _WORD = re.compile(r"[^\W_]+")
 _COLUMNS = "code, title_ru, version"
 _OFFERED = "leaf AND actual"
@@ -117,6 +120,11 @@ async def _closest(conn: psycopg.AsyncConnection[Any], q: str, limit: int) -> li
     return found
 
 
+def coding(item: Icd10) -> dict[str, str]:
+    """The FHIR Coding a diagnosis carries: system, version of the list, code and Russian title."""
+    return {"system": SYSTEM, "version": item.version, "code": item.code, "display": item.title_ru}
+
+
 async def lookup(conn: psycopg.AsyncConnection[Any], code: str) -> Icd10 | None:
     """The code if a doctor may record it now (a leaf of the list, actual), else None.
 
@@ -162,12 +170,17 @@ async def replace(conn: psycopg.AsyncConnection[Any], version: str, rows: list[R
     return len(rows)
 
 
+def parent_of(code: str) -> str | None:
+    """The code above a code of the shipped list: J06 for J06.9, S42.0 for S42.00, none for a category."""
+    return code[:-1] if len(code) == 6 else code[:3] if "." in code else None
+
+
 def shipped() -> tuple[str, list[Row]]:
     """The shipped pediatric list (``data/icd10_pediatric.csv``): its version and rows."""
     text = resources.files("medcard.terminology").joinpath("data/icd10_pediatric.csv").read_text("utf-8")
     lines = text.splitlines()
     version = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("# version:"))
-    rows = [Row(r["code"], r["title_ru"], r["code"][:3] if "." in r["code"] else None, True, r["synonyms"] or None)
+    rows = [Row(r["code"], r["title_ru"], parent_of(r["code"]), True, r["synonyms"] or None)
             for r in csv.DictReader((line for line in lines if not line.startswith("#")), delimiter=";")]
     return version, rows
 
