@@ -61,11 +61,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+# Reference data the migrations load (the shipped ICD-10 list): kept between tests like the schema itself.
+REFERENCE_TABLES = ("alembic_version", "icd10")
+
+
 def _tables(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ).fetchall()
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> ALL(%s)",
+            (list(REFERENCE_TABLES),)).fetchall()
     return [r[0] for r in rows]
 
 

@@ -35,9 +35,10 @@ LAYERS: dict[str, str] = {
     "medcard.access": DOMAIN,
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
+    "medcard.terminology": DOMAIN,
     "medcard.notifications": DOMAIN,
     "medcard.sharing": DOMAIN,
-    "medcard.records": DOMAIN,  # a child's record as the workspace reads it: chart, timeline, changes
+    "medcard.records": DOMAIN,  # a child's record in the workspace: chart, timeline, changes, finding, writing a visit
     "medcard.worklists": DOMAIN,  # my day, the inbox, the registrar's tasks
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
@@ -67,6 +68,7 @@ LAYERS: dict[str, str] = {
     "medcard.documents": DOMAIN,  # rendering, signing, the registry of issued documents
     "medcard.documents.pages": SURFACE,  # /verify/{code}
     "medcard.documents.commands": SURFACE,  # `medcard documents render|verify|revoke`
+    "medcard.terminology.commands": SURFACE,  # `medcard terminology load icd10`
 }
 
 # Which layers each layer may import (its own included).

@@ -32,7 +32,9 @@ from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
 from medcard.web.workspace import day as workspace_day
+from medcard.web.workspace import patients as patient_search
 from medcard.web.workspace.chart import router as chart_pages
+from medcard.web.workspace.visit import router as visit_router
 
 log = logging.getLogger("medcard.access")
 
@@ -131,5 +133,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(chart_pages)  # the chart pages: /app/patients/{id}, its timeline and changes
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document
+    app.include_router(visit_router)  # /app/patients/{id}/visits/new: writing a visit
+    app.include_router(patient_search.router)  # /app/patients?q= and the ICD-10 picker's options
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

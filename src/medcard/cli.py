@@ -13,6 +13,7 @@ from medcard.config import get_settings
 from medcard.documents.commands import documents_app
 from medcard.launch import database, schema_ready, setup_logging
 from medcard.pediatrics.commands import rules_app
+from medcard.terminology.commands import terminology_app
 
 app = typer.Typer(help="medcard: the electronic medical record of a city's children's clinics.",
                   no_args_is_help=True, add_completion=False)
@@ -215,6 +216,7 @@ def demo_(
 
 
 app.add_typer(rules_app, name="rules")
+app.add_typer(terminology_app, name="terminology")
 
 
 def main() -> None:

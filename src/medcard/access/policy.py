@@ -374,10 +374,16 @@ class Policy:
         care_roles = [sr.role for sr in r.roles if role_rules(sr.role)["scope"] == "care"]
         types = self._staff_types(care_roles)
         if types is not None:
-            in_care = (f"{alias}.patient_id IN (SELECT i.resource_id FROM sp_reference i WHERE "
+            # EXISTS, correlated, not IN (a list): a search that reads a few rows (a name typed into the
+            # workspace's search box) probes each row's patient, where IN built the list of every child of
+            # the clinic for each query (measured: 7.5 ms of a 9.9 ms search for a clinic of 3,826, growing
+            # with the clinic); PostgreSQL still hashes the whole list when it expects many rows. The same
+            # rows either way.
+            in_care = (f"(EXISTS (SELECT 1 FROM sp_reference i WHERE i.resource_id = {alias}.patient_id AND "
                        f"i.resource_type = 'Patient' AND i.param = 'organization' AND i.target_type = 'Organization' "
-                       f"AND i.target_id = ANY({b.bind(list(r.organizations))}) "
-                       f"UNION SELECT c.patient_id FROM ({care_relation_sql(r, b)}) c)")
+                       f"AND i.target_id = ANY({b.bind(list(r.organizations))})) "
+                       f"OR EXISTS (SELECT 1 FROM ({care_relation_sql(r, b)}) c "
+                       f"WHERE c.patient_id = {alias}.patient_id))")
             type_ok = "TRUE" if types == "*" else f"{alias}.resource_type = ANY({b.bind(sorted(types))})"
             parts.append(f"({in_care} AND {type_ok})")
         if any("Patient" in role_rules(sr.role).get("find_anywhere", []) for sr in r.roles):

@@ -699,3 +699,27 @@ def _serialize(resource: dict[str, Any], rtype: str, rid: str) -> _Serialized:
     # The hash of head, client meta and body as UTF-8, taken from orjson's bytes (the text is not encoded again).
     digest = hashlib.sha256(b"%b\x00%b\x00%b" % (head.encode(), jsonutil.dumps(client_meta), body)).digest()
     return _Serialized(head, client_meta, body.decode(), digest)
+
+
+# --- a record's version ----------------------------------------------------------------------------
+
+RECORD_VERSION_SQL = "SELECT count(*), max(last_updated) FROM resource WHERE patient_id = %s"
+RECORD_CHANGES_SQL = """
+SELECT resource_type, count(*) FROM resource WHERE patient_id = %s AND last_updated > %s
+ GROUP BY resource_type ORDER BY resource_type
+"""
+
+
+async def record_version(conn: AsyncConnection, patient_id: str) -> tuple[int, datetime | None]:
+    """A marker that changes whenever anything in the patient's record is created, changed or deleted:
+    how many resources the record holds (deleted ones too) and when the last one changed. One index
+    range scan over the child's rows (resource_patient_idx)."""
+    cur = await conn.execute(RECORD_VERSION_SQL, (patient_id,))
+    row = await cur.fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+async def record_changes(conn: AsyncConnection, patient_id: str, since: datetime) -> dict[str, int]:
+    """How many resources of each type in the patient's record changed after ``since``."""
+    cur = await conn.execute(RECORD_CHANGES_SQL, (patient_id, since))
+    return {str(rtype): int(n) for rtype, n in await cur.fetchall()}
