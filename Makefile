@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run demo install test lint check bench clean
+.PHONY: run demo install test lint check bench clean messages
 
 ## run: install medcard into .venv and serve it on the embedded PostgreSQL (http://127.0.0.1:8000/fhir/R4)
 run: $(VENV)/.installed
@@ -29,6 +29,13 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## messages: extract the pages' texts (Russian msgids) and merge them into the English catalog to translate
+messages: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F src/medcard/web/babel.cfg -k N_ --no-location --omit-header \
+		-o $(VENV)/messages.pot src/medcard/web src/medcard/access
+	$(BIN)/pybabel -q update -i $(VENV)/messages.pot -d src/medcard/web/locale -l en --no-fuzzy-matching \
+		--width 120 --ignore-pot-creation-date
 
 ## check: what CI runs
 check: lint test

@@ -35,6 +35,8 @@ LAYERS: dict[str, str] = {
     "medcard.access": DOMAIN,
     "medcard.pediatrics": DOMAIN,
     "medcard.synth": DOMAIN,
+    "medcard.notifications": DOMAIN,
+    "medcard.sharing": DOMAIN,
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
@@ -47,6 +49,7 @@ LAYERS: dict[str, str] = {
     "medcard.fhir.bulk.cli": SURFACE,  # `medcard import` / `export`: progress bar and summary
     "medcard.access.commands": SURFACE,  # `medcard user`, `link`, `client`, `token`
     "medcard.synth.commands": SURFACE,  # `medcard synth`, `medcard demo`
+    "medcard.notifications.commands": SURFACE,  # `medcard notifications`
     # the sign-in pages, the OAuth/SMART endpoints and what only they use (requests, cookies, headers)
     "medcard.access.web": SURFACE,
     "medcard.access.signin": SURFACE,  # what the sign-in routes share

@@ -27,6 +27,8 @@ from medcard.fhir.api.http import InputGuard
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
+from medcard.web.errors import internal_error_page
+from medcard.web.mount import mount_web
 
 log = logging.getLogger("medcard.access")
 
@@ -66,7 +68,8 @@ class RequestLog:
         except Exception as exc:
             fhir_errors.log_unexpected(exc, scope["method"], _route(scope))
             if not response_started:
-                await fhir_errors.internal_error()(scope, receive, send_with_id)
+                answer = internal_error_page(scope.get("path", "")) or fhir_errors.internal_error()
+                await answer(scope, receive, send_with_id)
         finally:
             log.info("%s %s %s %.1fms id=%s", scope["method"], _route(scope), status,
                      (time.perf_counter() - started) * 1000, request_id)
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

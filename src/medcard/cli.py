@@ -171,6 +171,9 @@ def _register_access_commands() -> None:
     app.add_typer(commands.link_app, name="link")
     app.add_typer(commands.client_app, name="client")
     app.command("token")(commands.token)
+    from medcard.notifications.commands import notifications_app
+
+    app.add_typer(notifications_app, name="notifications")
 
 
 _register_access_commands()

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = Field(default=None, description="medcard's client id at the OIDC provider.")
     oidc_client_secret: str | None = Field(default=None, description="medcard's client secret at the provider.")
 
+    # notifications to families
+    smtp_host: str | None = Field(default=None, description="Mail server for notifications and sign-up codes; "
+                                  "unset: messages are written to MEDCARD_HOME/outbox/ (the demo).")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the mail server.")
+    smtp_starttls: bool = Field(default=True, description="Use STARTTLS with the mail server.")
+    smtp_username: str | None = Field(default=None, description="Login at the mail server, if it needs one.")
+    smtp_password: str | None = Field(default=None, description="Password at the mail server.")
+    mail_sender: str = Field(default="medcard <no-reply@medcard.invalid>", description="From: of the messages.")
+    notify_interval_seconds: float = Field(default=30.0, gt=0, description="How often the background worker "
+                                           "looks for new events and sends queued notifications.")
+
     @property
     def pgdata(self) -> Path:
         """Where the embedded PostgreSQL cluster lives."""

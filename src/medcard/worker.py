@@ -1,4 +1,4 @@
-"""The background worker: runs queued jobs (bulk import and export) until told to stop.
+"""The background worker: runs queued jobs (bulk import and export) and sends families' notifications.
 
 ``medcard worker`` runs one in the foreground; ``medcard serve`` starts MEDCARD_JOB_WORKERS of
 them as child processes, so a long import never slows the web workers down.
@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 
 from medcard import domains
-from medcard.access import audit
+from medcard.access import audit, mailer
 from medcard.config import get_settings
 from medcard.core.db import Database
 from medcard.core.jobs import Worker
 from medcard.core.time import today_moscow
 from medcard.fhir.bulk.jobs import handlers
+from medcard.notifications import runner
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +37,23 @@ async def work(url: str) -> None:
     async with db.transaction() as conn:
         await audit.ensure_partitions(conn, today_moscow())
     worker = Worker(db, handlers(settings))
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        worker.stop()
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, stop)
     log.info("worker %s ready", worker.name)
+    # families' notifications: new events, due dates, the outbox (medcard.notifications)
+    notifying = asyncio.create_task(runner.loop(db, mailer.from_settings(settings), settings, stopping))
     try:
         await worker.run()
     finally:
+        stopping.set()
+        await notifying
         await db.close()
 
 

@@ -51,7 +51,7 @@ def test_staff_sign_in_needs_the_password_then_the_totp_code(client: httpx.Clien
     done = client.post("/auth/login/totp", data={**form_fields(code_page.text),
                                                   "code": totp_code(database_url, settings, account_id)})
     assert done.status_code == 303
-    assert done.headers["location"] == "/auth/account"
+    assert done.headers["location"] == "/app/"  # staff land on the workspace
     assert client.cookies["medcard_session"] != first_session  # a new session id once signed in
     account = client.get("/auth/account")
     assert account.status_code == 200
@@ -182,7 +182,7 @@ def test_forms_without_the_csrf_token_are_refused(client: httpx.Client, database
 def test_sign_in_never_redirects_to_another_site(client: httpx.Client, database_url: str) -> None:
     create_account(database_url, "family", "cousin", password=PASSWORD)
     response = sign_in(client, "cousin", next_path="//evil.example/steal")
-    assert response.headers["location"] == "/auth/account"
+    assert response.headers["location"] == "/my/"  # a family's home, not the other site
 
 
 def test_every_response_carries_the_security_headers(server: ServerThread) -> None:

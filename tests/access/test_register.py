@@ -105,7 +105,7 @@ def test_register_confirm_then_sign_in(client: httpx.Client, outbox: Path, datab
     assert account_row(database_url) == ("family", "standard", True, "Мария Иванова")
     signed_in = sign_in(client, EMAIL)
     assert signed_in.status_code == 303
-    assert signed_in.headers["location"] == "/auth/account"
+    assert signed_in.headers["location"] == "/my/"  # families land on the portal
     assert "Мария Иванова" in client.get("/auth/account").text
     assert code not in caplog.text
 

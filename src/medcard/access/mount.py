@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from medcard.access import oauth, oidc, register, web
+from medcard.access import mailer, oauth, oidc, register, web
 from medcard.access.hardening import Hardening
-from medcard.access.mailer import OutboxMailer
 from medcard.config import Settings
 
 
@@ -17,7 +16,7 @@ def mount_access(app: FastAPI, settings: Settings) -> None:
     ``/{rtype}/{rid}``, so its router is moved to the front of the route list.
 
     Mail to families goes through ``app.state.mailer``: by default it is written to
-    ``MEDCARD_HOME/outbox/``; a deployment plugs in a real mailer by replacing it.
+    ``MEDCARD_HOME/outbox/`` unless a mail server is configured (``MEDCARD_SMTP_HOST``).
     """
     app.include_router(oauth.fhir_router)
     app.router.routes.insert(0, app.router.routes.pop())
@@ -25,5 +24,5 @@ def mount_access(app: FastAPI, settings: Settings) -> None:
     app.include_router(web.router)
     app.include_router(oidc.router)
     app.include_router(register.router)
-    app.state.mailer = OutboxMailer(settings.home / "outbox")
+    app.state.mailer = mailer.from_settings(settings)
     app.add_middleware(Hardening, settings=settings)

@@ -214,19 +214,12 @@ def _display_name(patient: dict[str, Any]) -> str:
 
 def _consent_page(request: Request, lang: str, req: AuthorizationRequest, csrf: str,
                   patients: list[tuple[str, str]] | None) -> Response:
-    items = "".join(f"<li>{pages.escape(_describe(lang, s))}</li>" for s in req.scopes.text().split())
-    hidden = "".join(f'<input type="hidden" name="{pages.escape(k)}" value="{pages.escape(v)}">'
-                     for k, v in req.params.items())
-    choice = ""
-    if patients:
-        radios = "".join(
-            f'<label><input type="radio" name="patient" value="{pages.escape(pid)}"{" checked" if i == 0 else ""}> '
-            f"{pages.escape(name)}</label>" for i, (pid, name) in enumerate(patients))
-        choice = f"<fieldset><legend>{pages.escape(pages.text(lang, 'choose_patient'))}</legend>{radios}</fieldset>"
-    body = pages.fragment("consent.html", lang, client_name=req.client.name, scope_items=pages.Safe(items),
-                          csrf=csrf, hidden=pages.Safe(hidden), patients=pages.Safe(choice))
+    context = {"client_name": req.client.name, "csrf": csrf, "patients": patients or [],
+               "scope_items": [_describe(lang, s) for s in req.scopes.text().split()],
+               "hidden": list(req.params.items())}
     csp = content_security_policy(_origin(req.redirect_uri))
-    return pages.page(request, lang, "consent_title", body, headers={"Content-Security-Policy": csp})
+    return pages.page(request, lang, "consent_title", "consent.html", context,
+                      headers={"Content-Security-Policy": csp})
 
 
 def _origin(uri: str) -> str:
@@ -238,7 +231,7 @@ def _origin(uri: str) -> str:
 
 def _describe(lang: str, scope: str) -> str:
     key = "scope_" + scope
-    if key in pages.TEXTS[lang]:
+    if key in pages.MESSAGES:
         return pages.text(lang, key)
     level, _, rest = scope.partition("/")
     rtype, _, perms = rest.partition(".")

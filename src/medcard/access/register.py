@@ -40,10 +40,9 @@ def _register_page(request: Request, lang: str, *, email: str = "", display_name
                    error: str | None = None, status: int = 200) -> Response:
     settings = _settings(request)
     nonce, csrf = signin.new_form_csrf(settings)
-    body = pages.fragment("register.html", lang, csrf=csrf, email=email, display_name=display_name,
-                          error=pages.error_block(error), min_password=accounts.MIN_PASSWORD,
-                          login_url=login_url(HOME, lang))
-    response = pages.page(request, lang, "register_title", body, status=status)
+    response = pages.page(request, lang, "register_title", "register.html", {
+        "csrf": csrf, "email": email, "display_name": display_name, "min_password": accounts.MIN_PASSWORD,
+        "login_url": login_url(HOME, lang)}, error=error, status=status)
     signin.set_form_cookie(response, settings, nonce)
     return response
 
@@ -52,8 +51,8 @@ def _verify_page(request: Request, lang: str, *, email: str = "", error: str | N
                  status: int = 200) -> Response:
     settings = _settings(request)
     nonce, csrf = signin.new_form_csrf(settings)
-    body = pages.fragment("verify.html", lang, csrf=csrf, email=email, error=pages.error_block(error))
-    response = pages.page(request, lang, "verify_title", body, status=status)
+    response = pages.page(request, lang, "verify_title", "verify.html", {"csrf": csrf, "email": email},
+                          error=error, status=status)
     signin.set_form_cookie(response, settings, nonce)
     return response
 

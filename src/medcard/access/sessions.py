@@ -49,6 +49,11 @@ class Session:
     created_at: datetime
 
 
+def id_hash(session: Session) -> bytes:
+    """The key of the session's row (``web_session.id_hash``), for what is kept with a session."""
+    return _digest(session.value)
+
+
 def cookie_name(settings: Settings) -> str:
     return _SECURE_COOKIE if settings.secure_cookies else _COOKIE
 
@@ -108,7 +113,6 @@ def set_cookie(response: Response, settings: Settings, session: Session) -> None
 def clear_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True,
                            samesite="lax")
-
 
 
 async def current(request: Request, conn: AsyncConnection) -> Session | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from medcard.access import accounts, oidc, pages, sessions, throttle
 from medcard.access.signin import (
@@ -34,33 +34,33 @@ from medcard.state import settings as _settings
 router = APIRouter(include_in_schema=False)
 
 
+def landing(account: accounts.Account, next_path: str) -> str:
+    """Where signing in ends: the page asked for, else staff's workspace or the family portal."""
+    if next_path != HOME:
+        return next_path
+    return "/app/" if account.kind == "staff" else "/my/"
+
+
 # pages --------------------------------------------------------------------------------------
-
-
-@router.get("/auth/style.css")
-async def stylesheet() -> Response:
-    return PlainTextResponse(pages.stylesheet(), media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get("/auth/login")
 async def login_form(request: Request) -> Response:
     lang = pages.language(request)
     next_path = safe_next(request.query_params.get("next"))
-    if await sessions.signed_in_account(request) is not None:
-        return redirect(next_path)
+    account = await sessions.signed_in_account(request)
+    if account is not None:
+        return redirect(landing(account, next_path))
     return _login_page(request, lang, next_path)
 
 
 def _login_page(request: Request, lang: str, next_path: str, error: str | None = None, status: int = 200) -> Response:
     settings = _settings(request)
     nonce, csrf = new_form_csrf(settings)
-    oidc_link = pages.Safe("")
-    if oidc.configured(settings):
-        href = pages.escape("/auth/oidc/login?" + urlencode({"next": next_path, "lang": lang}))
-        oidc_link = pages.Safe(f'<p><a class="button" href="{href}">{pages.escape(pages.text(lang, "oidc"))}</a></p>')
-    body = pages.fragment("login.html", lang, csrf=csrf, next=next_path, error=pages.error_block(error),
-                          oidc=oidc_link, register_url="/auth/register?" + urlencode({"lang": lang}))
-    response = pages.page(request, lang, "login_title", body, status=status)
+    oidc_url = "/auth/oidc/login?" + urlencode({"next": next_path, "lang": lang}) if oidc.configured(settings) else None
+    response = pages.page(request, lang, "login_title", "login.html", {
+        "csrf": csrf, "next": next_path, "oidc_url": oidc_url,
+        "register_url": "/auth/register?" + urlencode({"lang": lang})}, error=error, status=status)
     set_form_cookie(response, settings, nonce)
     return response
 
@@ -88,7 +88,8 @@ async def login(request: Request) -> Response:
         if old is not None:
             await sessions.end(conn, old.value)
         session = await sessions.start(conn, settings, account.id, second_factor=False)
-    target = "/auth/login/totp?" + urlencode({"next": next_path, "lang": lang}) if two_step else next_path
+    target = "/auth/login/totp?" + urlencode({"next": next_path, "lang": lang}) if two_step \
+        else landing(account, next_path)
     response = redirect(target)
     sessions.set_cookie(response, settings, session)
     response.delete_cookie(sessions.login_cookie_name(settings), path="/", secure=settings.secure_cookies)
@@ -102,8 +103,7 @@ async def totp_form(request: Request) -> Response:
         session = await sessions.current(request, conn)
     if session is None:
         return redirect(login_url(next_path, lang))
-    body = pages.fragment("totp.html", lang, csrf=session.csrf_token, next=next_path, error=pages.Safe(""))
-    return pages.page(request, lang, "totp_title", body)
+    return pages.page(request, lang, "totp_title", "totp.html", {"csrf": session.csrf_token, "next": next_path})
 
 
 @router.post("/auth/login/totp")
@@ -125,12 +125,12 @@ async def totp(request: Request) -> Response:
             sessions.clear_cookie(refused, settings)
             return refused
         if not await accounts.check_totp(conn, settings, session.account_id, form.get("code", "")):
-            body = pages.fragment("totp.html", lang, csrf=session.csrf_token, next=next_path,
-                                  error=pages.error_block(pages.text(lang, "bad_code")))
-            return pages.page(request, lang, "totp_title", body, status=401)
+            return pages.page(request, lang, "totp_title", "totp.html", {"csrf": session.csrf_token, "next": next_path},
+                              error=pages.text(lang, "bad_code"), status=401)
         await sessions.end(conn, session.value)
         complete = await sessions.start(conn, settings, session.account_id, second_factor=True)
-    response = redirect(next_path)
+        account = await accounts.get(conn, session.account_id)
+    response = redirect(landing(account, next_path) if account else next_path)
     sessions.set_cookie(response, settings, complete)
     return response
 
@@ -144,8 +144,8 @@ async def account_page(request: Request) -> Response:
         account = await sessions.account_of(conn, settings, session) if session else None
     if session is None or account is None:
         return redirect(login_url(HOME, lang))
-    body = pages.fragment("account.html", lang, name=account.display_name, csrf=session.csrf_token)
-    return pages.page(request, lang, "account_title", body)
+    return pages.page(request, lang, "account_title", "account.html",
+                      {"name": account.display_name, "csrf": session.csrf_token})
 
 
 @router.post("/auth/logout")

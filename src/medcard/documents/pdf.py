@@ -3,7 +3,7 @@
 Templates are autoescaped Jinja2 files in ``templates/`` (this environment is the documents'
 own: PDF layouts are not web pages). The font is PT Sans from the ``fontpkg-pt-sans`` package,
 referred to by file URL and embedded (subset) in every PDF, so a PDF looks the same wherever it
-is rendered and read, whatever fonts the machine has (ADR 0010).
+is rendered and read, whatever fonts the machine has (ADR 0012).
 """
 
 from __future__ import annotations

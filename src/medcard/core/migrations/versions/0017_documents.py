@@ -9,14 +9,14 @@ issuer, when, the DocumentReference (if any) and patient it shows, the SHA-256 o
 bytes, and its revocation. ``/verify/{code}`` and ``medcard documents verify`` read it.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0024
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0013"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
