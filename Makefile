@@ -51,6 +51,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_search_limits.py
 	$(BIN)/python bench/bench_storage.py
 	$(BIN)/python bench/bench_bulk.py
+	$(BIN)/python bench/bench_workspace.py
 
 ## mutation: break the privacy model on purpose, one named break at a time, and check a test fails (10-30 min; not in CI)
 .PHONY: mutation

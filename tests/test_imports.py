@@ -37,6 +37,8 @@ LAYERS: dict[str, str] = {
     "medcard.synth": DOMAIN,
     "medcard.notifications": DOMAIN,
     "medcard.sharing": DOMAIN,
+    "medcard.records": DOMAIN,  # a child's record as the workspace reads it: chart, timeline, changes
+    "medcard.worklists": DOMAIN,  # my day, the inbox, the registrar's tasks
     # surfaces: what a person or a program talks to.
     "medcard.app": SURFACE,
     "medcard.state": SURFACE,  # the application's per-request state, read by routers
@@ -50,6 +52,7 @@ LAYERS: dict[str, str] = {
     "medcard.access.commands": SURFACE,  # `medcard user`, `link`, `client`, `token`
     "medcard.synth.commands": SURFACE,  # `medcard synth`, `medcard demo`
     "medcard.notifications.commands": SURFACE,  # `medcard notifications`
+    "medcard.pediatrics.commands": SURFACE,  # `medcard rules report`
     # the sign-in pages, the OAuth/SMART endpoints and what only they use (requests, cookies, headers)
     "medcard.access.web": SURFACE,
     "medcard.access.signin": SURFACE,  # what the sign-in routes share

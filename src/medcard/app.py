@@ -1,4 +1,4 @@
-"""create_app(): the ASGI application (FHIR API now; the workspace and portal mount here later)."""
+"""create_app(): the ASGI application: the FHIR API, the workspace and portal pages, sign-in; the lifespan."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import today_moscow
 from medcard.documents.pages import router as documents_router
 from medcard.fhir.api import errors as fhir_errors
+from medcard.fhir.api.archive_status import routes as archive_routes
+from medcard.fhir.api.binary import routes as binary_routes
 from medcard.fhir.api.bulk import router as bulk_router
 from medcard.fhir.api.disconnect import CancelOnDisconnect
 from medcard.fhir.api.http import InputGuard
@@ -29,6 +31,8 @@ from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
+from medcard.web.workspace import day as workspace_day
+from medcard.web.workspace.chart import router as chart_pages
 
 log = logging.getLogger("medcard.access")
 
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                   openapi_url=None)
     app.state.settings = settings
     app.include_router(bulk_router)  # before the generic routes, which would take its paths
+    app.router.routes.extend([*binary_routes.routes, *archive_routes.routes])  # files: before the generic routes
     app.router.routes.extend(fhir_router.routes)  # plain Starlette routes (see FhirRoutes)
     fhir_errors.install(app)
 
@@ -122,7 +127,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    app.include_router(workspace_day.router)  # «Мой день», the inbox, the registry (before the web layer's /app/)
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
+    app.include_router(chart_pages)  # the chart pages: /app/patients/{id}, its timeline and changes
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

@@ -12,6 +12,7 @@ from medcard import __version__, launch
 from medcard.config import get_settings
 from medcard.documents.commands import documents_app
 from medcard.launch import database, schema_ready, setup_logging
+from medcard.pediatrics.commands import rules_app
 
 app = typer.Typer(help="medcard: the electronic medical record of a city's children's clinics.",
                   no_args_is_help=True, add_completion=False)
@@ -211,6 +212,9 @@ def demo_(
     with launch.stop_on_signals():  # Ctrl-C while the city is generated or loaded is a clean stop as well
         code = demo(children=children, seed=seed, port=port)
     raise typer.Exit(code)
+
+
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

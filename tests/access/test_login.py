@@ -156,6 +156,27 @@ def test_session_ends_after_the_idle_timeout(client: httpx.Client, database_url:
     assert client.get("/auth/account").status_code == 303
 
 
+def test_a_session_is_marked_seen_at_most_once_a_minute(client: httpx.Client, database_url: str) -> None:
+    """Reading pages writes nothing while the mark is fresh; an older mark is moved to now."""
+    create_account(database_url, "family", "cousin", password=PASSWORD)
+    sign_in(client, "cousin")
+
+    def seen_ago() -> float:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT extract(epoch FROM now() - last_seen_at) FROM web_session").fetchone()
+        assert row is not None
+        return float(row[0])
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE web_session SET last_seen_at = now() - interval '30 seconds'")
+    assert client.get("/auth/account").status_code == 200
+    assert seen_ago() >= 30  # fresh enough: not written
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE web_session SET last_seen_at = now() - interval '5 minutes'")
+    assert client.get("/auth/account").status_code == 200
+    assert seen_ago() < 5  # stale: written again, so the idle timeout counts from now
+
+
 def test_session_ends_at_the_absolute_timeout(client: httpx.Client, database_url: str) -> None:
     create_account(database_url, "family", "uncle", password=PASSWORD)
     sign_in(client, "uncle")

@@ -21,7 +21,7 @@ def test_signing_in_through_the_totp_step_returns_to_the_deep_link(signed_in_pag
 def test_staff_land_on_the_workspace(signed_in_page: SignedIn, page: Page) -> None:
     signed_in_page(role="nurse")
     assert page.url.endswith("/app/")
-    assert page.get_by_role("heading", name="Рабочее место врача").is_visible()
+    assert page.get_by_role("heading", name="Мой день").is_visible()
 
 
 def test_slash_focuses_the_search_and_arrows_move_through_results(signed_in_page: SignedIn) -> None:
@@ -86,10 +86,10 @@ def _csp(message: ConsoleMessage) -> bool:
 def test_the_language_switch_goes_to_english_and_back(signed_in_page: SignedIn) -> None:
     page = signed_in_page()
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", name="Clinician's workspace").is_visible()
+    assert page.get_by_role("heading", name="My day").is_visible()
     assert page.locator("html").get_attribute("lang") == "en"
     page.goto("/app/")  # remembered for the next page
     assert page.get_by_role("button", name="Sign out").is_visible()
     page.get_by_role("link", name="Русский").click()
-    assert page.get_by_role("heading", name="Рабочее место врача").is_visible()
+    assert page.get_by_role("heading", name="Мой день").is_visible()
     assert page.locator("html").get_attribute("lang") == "ru"

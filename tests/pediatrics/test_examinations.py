@@ -137,8 +137,9 @@ def test_walk_from_birth_to_seventeen() -> None:
 
 def test_statuses_name_what_is_missing_and_the_groups_given() -> None:
     result = _by_code(examination_statuses(GIRL_BIRTH, "female", _girls_history(), d("2030-03-01")))
+    # Due from 01.02.2020, under 514н as amended from 15.10.2019: the psychiatrist only for the risk group.
     assert (result["514n-2y"].status, result["514n-2y"].missing_specialists) == (
-        "overdue", ("pediatrician", "pediatric-dentist", "child-psychiatrist"))
+        "overdue", ("pediatrician", "pediatric-dentist"))
     assert (result["211n-9y"].status, result["211n-9y"].missing_specialists) == ("overdue", ("pediatric-dentist",))
     # 211н lets a general practitioner do the pediatrician's examination.
     assert (result["211n-11y"].status, result["211n-11y"].completed_on) == ("done", d("2029-02-11"))

@@ -118,19 +118,21 @@ def test_late_starter_gets_the_next_doses_by_interval_not_by_the_missed_ages() -
     # DTP: 45 days minimum, 1.5 months recommended after the first dose; the row's one-month window follows.
     assert (result[DIPHTHERIA].status, result[DIPHTHERIA].dates) == (
         "not-due", dates("2023-10-25", "2023-10-25", "2023-11-25"))
-    # Pneumococcal: two months at least after the first dose; overdue a calendar month later.
-    assert result[PNEUMO].dates == dates("2023-11-10", "2023-11-10", "2023-12-10")
-    # Hib started at 6–12 months: two doses 1–1.5 months apart (catch-up rule, flagged unverified in the data).
+    # Pneumococcal started at 7–12 months: at least 4 weeks to the second dose (1122н recommendations, p. 4);
+    # overdue a calendar month later (the row's window).
+    assert result[PNEUMO].dates == dates("2023-10-08", "2023-10-08", "2023-11-08")
+    # Hib started at 6–12 months: two doses 1–1.5 months apart (1122н recommendations, p. 3).
     assert result[HIB].dates == dates("2023-10-10", "2023-10-25", "2023-11-25")
     # Never vaccinated against hepatitis B: overdue since the day after birth.
     assert (result[HEPB].status, result[HEPB].dose_number) == ("overdue", 1)
 
 
-def test_late_starter_hib_series_is_complete_after_two_doses() -> None:
+def test_late_starter_hib_series_ends_with_the_revaccination_when_both_doses_came_before_13_months() -> None:
     events = [*LATE, given("2023-10-25", *PENTAXIM)]
     hib = forecast_disease(LATE_BOY, events, HIB, d("2023-11-01"))
-    assert hib.status == "complete"
-    assert "hib-start-6-12m" in (hib.reason or "")
+    # both doses before 13 months (10.02.2024): the revaccination at 18 months (10.07.2024) follows
+    assert (hib.status, hib.dose_number, hib.item.code) == ("not-due", 3, "hib-rv")
+    assert hib.dates == dates("2024-07-10", "2024-07-10", "2024-08-10")
     assert forecast_disease(LATE_BOY, events, DIPHTHERIA, d("2023-11-01")).dose_number == 3
 
 
@@ -142,12 +144,16 @@ def test_hepatitis_b_catch_up_after_the_first_year_follows_zero_one_six() -> Non
     assert third.dates == dates("2024-08-01", "2024-08-01", "2024-09-01")
 
 
-def test_hib_is_no_longer_forecast_from_five_years() -> None:
+def test_hib_one_dose_at_one_to_five_years_is_the_old_rule_and_ends_with_1122n() -> None:
     child = Child(d("2018-01-10"), "female")
-    assert forecast_disease(child, [], HIB, d("2023-01-09")).status == "overdue"
-    aged_out = forecast_disease(child, [], HIB, d("2023-01-10"))
-    assert (aged_out.status, aged_out.dates) == ("complete", None)
-    assert "hib-max-age" in (aged_out.reason or "")
+    # before 20.12.2021 the 125н footnote: a first dose at 1–5 years, once
+    assert forecast_disease(child, [], HIB, d("2021-12-19")).status == "overdue"
+    once = [given("2019-03-01", HIB)]
+    assert "hib-start-1-5y" in (forecast_disease(child, once, HIB, d("2021-12-19")).reason or "")
+    # from 20.12.2021 (1122н): no first dose at 13 months or later
+    no_dose = forecast_disease(child, [], HIB, d("2021-12-20"))
+    assert (no_dose.status, no_dose.dates) == ("complete", None)
+    assert "hib-start-13m" in (no_dose.reason or "")
 
 
 def test_refusal_is_recorded_and_the_dose_stays_overdue() -> None:

@@ -138,6 +138,15 @@ _DELETE = object()
     (_set("provenance.source", "a"), "provenance.source", "is not a known field"),
     (_set("items.3.unverified_fields", ["due"]), "items[3].unverified_fields", "names 'due', which is not a field"),
     (_set("amendments.0.date", "12.12.2023"), "amendments[0].date", "expected a date YYYY-MM-DD"),
+    # row versions: the old pneumo-v2 (items 9) ending on the day the new one (items 10) starts
+    (_set("items.9.effective_to", "2021-12-20"), "items[10].effective_from", "defined twice for the same days"),
+    (_set("items.10.effective_from", _DELETE), "items[10].effective_from", "defined twice for the same days"),
+    (_set("items.9.effective_from", "2022-01-01"), "items[9].effective_to", "is before effective_from"),
+    (_set("catch_up.4.doses.1.item", "pneumo-v2"), "catch_up[4].doses", "'pneumo-v2' is not against every disease"),
+    (_set("catch_up.4.doses.2.item", "hib-v9"), "catch_up[4].doses[2].item", "'hib-v9' is not a row"),
+    (_set("catch_up.4.total_doses", 2), "catch_up[4].total_doses", "must be the number of doses listed (3)"),
+    (_set("catch_up.4.doses.0.min_interval", "P1M"), "catch_up[4].doses[0].item", "the first dose of a series"),
+    (_set("simultaneous.rule", "same-week"), "simultaneous.rule", "expected one of same-calendar-day"),
 ])
 def test_malformed_calendar_names_the_file_and_the_field(tmp_path: Path, edit: Callable[[dict[str, Any]], None],
                                                         field: str, problem: str) -> None:
@@ -157,6 +166,28 @@ def test_malformed_examination_file_names_the_visit_and_requirement(tmp_path: Pa
     data["visits"][3]["specialists"][0]["code"] = "cardiologist"
     _write(tmp_path, "examinations", "ru-broken.json", data)
     with pytest.raises(RulesError, match=r"^ru-broken.json: visits\[3\].specialists\[0\].code: 'cardiologist' is not"):
+        load_examination_acts([tmp_path])
+
+
+def test_a_conditional_requirement_must_say_for_whom(tmp_path: Path) -> None:
+    data = _packaged("examinations", "ru-211n-2025.json")
+    data.update(number="test", effective_from="2040-01-01", effective_to=None)
+    data["visits"][3]["specialists"][0]["conditional"] = True
+    _write(tmp_path, "examinations", "ru-broken.json", data)
+    with pytest.raises(RulesError, match=r"^ru-broken.json: visits\[3\].specialists\[0\].condition_ru: is required "
+                                         "when conditional is true"):
+        load_examination_acts([tmp_path])
+
+
+def test_versions_of_a_visit_keep_its_age(tmp_path: Path) -> None:
+    data = _packaged("examinations", "ru-211n-2025.json")
+    data.update(number="test", effective_from="2040-01-01", effective_to=None)
+    copy = json.loads(json.dumps(data["visits"][3]))
+    data["visits"][3]["effective_to"] = "2040-12-31"
+    copy.update(effective_from="2041-01-01", age="P3M1D")
+    data["visits"].append(copy)
+    _write(tmp_path, "examinations", "ru-broken.json", data)
+    with pytest.raises(RulesError, match=r"^ru-broken.json: visits\[31\].age: versions of visit '211n-3m' must have"):
         load_examination_acts([tmp_path])
 
 

@@ -34,7 +34,7 @@ from medcard.synth import CitySize, write_ndjson
 DISEASES = sorted({d for cal in rules.calendars().versions for d in cal.diseases})
 GROUPS = ("hepb-risk", "polio-ipv-only", "tb-bcg")
 TODAY = date(2026, 11, 26)
-FLU, HEPB, MMR = "6142004", "66071002", "14189004"
+FLU, HEPB, MMR, HIB = "6142004", "66071002", "14189004", "709410003"
 SRC = Path(__file__).resolve().parents[2] / "src" / "medcard"
 Resource = dict[str, Any]
 
@@ -356,3 +356,38 @@ def test_migration_0013_converts_the_rows_of_a_store_and_back(scratch_database: 
     with psycopg.connect(url) as conn:
         assert conn.execute(_OLD_ROWS).fetchall() == old
         assert conn.execute("SELECT to_regclass('vaccination_due_holder')").fetchone() == (None,)
+
+
+# --- Migration 0019: the rule data changed (issue 18) ----------------------------------------------------
+
+
+def test_migration_0019_asks_for_the_rebuild_that_takes_a_late_hib_starter_off_the_worklist(
+        scratch_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = scratch_database
+    migrate.upgrade(url, "0013")
+    kid = {"resourceType": "Patient", "id": "late-hib", "gender": "male", "birthDate": "2024-03-10",
+           "managingOrganization": {"reference": "Organization/o1"}}
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO resource (resource_type, id, version_id, last_updated, patient_id, content) "
+                     "VALUES ('Patient', 'late-hib', 1, now(), 'late-hib', %s)", (orjson.dumps(kid).decode(),))
+        # the row the old rules stored: the first Hib dose overdue from 4 months until 5 years
+        holder = conn.execute("INSERT INTO vaccination_due_holder (holder) VALUES ('Organization/o1') "
+                              "RETURNING id").fetchone()
+        assert holder is not None
+        conn.execute("INSERT INTO vaccination_due (patient_id, disease, holders, overdue_during, periods, "
+                     "dose_numbers) VALUES ('late-hib', %s, %s, '{[2024-07-10,2029-03-10)}', "
+                     "'{{2024-07-10,2024-06-10,2024-06-10,2024-07-10}}', '{1}')", (HIB, [holder[0]]))
+    with caplog.at_level("WARNING", logger="alembic.runtime.migration"):
+        migrate.upgrade(url, "0019")
+    assert "run `medcard db rebuild-derived`" in caplog.text
+
+    async def rebuild() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await vaccination_due.rebuild(conn)
+
+    asyncio.run(rebuild())
+    with psycopg.connect(url) as conn:
+        during = conn.execute("SELECT overdue_during::text FROM vaccination_due WHERE patient_id = 'late-hib' "
+                              "AND disease = %s", (HIB,)).fetchone()
+    # from 13 months (10.04.2025) a first Hib dose is not given: off the worklist from that day
+    assert during == ("{[2024-07-10,2025-04-10)}",)

@@ -131,6 +131,12 @@ async def set_password(conn: AsyncConnection, account_id: str, password: str) ->
                        "WHERE id = %s", (hash_password(password), account_id))
 
 
+async def set_practitioner(conn: AsyncConnection, account_id: str, practitioner_id: str | None) -> None:
+    """Name the Practitioner a staff account is (whose orders and districts are theirs)."""
+    await conn.execute("UPDATE account SET practitioner_id = %s WHERE id = %s AND kind = 'staff'",
+                       (practitioner_id, account_id))
+
+
 async def verify_identity(conn: AsyncConnection, account_id: str, verified_by: str, document: str) -> None:
     """A registrar checked the person's documents: the family account becomes a full account."""
     await conn.execute("UPDATE account SET level = 'full', verified_by = %s, verified_at = now(), "

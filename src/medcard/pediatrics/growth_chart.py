@@ -114,14 +114,13 @@ def render_growth_chart(
     if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
         raise ValueError("points must be pairs of finite numbers")
     plan = _plan(indicator, sex, points, age_days, recumbent)
-    curves = {c: list(_curve(plan, c)) for c in _chart_centiles()}
+    curves = _curves(plan)
     shown = [(x, y) for x, y in points if plan.x0 <= x <= plan.x1]
     frame = _frame(plan, curves, shown)
     parts = [
         _open(title or _title(plan, lang)),
         *_grid(plan, frame, lang),
-        *(_centile_path(c, paths, frame) for c, paths in curves.items()),
-        *_centile_labels(curves, frame, lang),
+        _drawn_centiles(plan, frame, lang),
         *_child(shown, frame, plan, lang),
         _source_note(plan, lang),
         "</svg>\n",
@@ -171,6 +170,40 @@ def _age_window(segments: tuple[growth.Segment, ...], ages: list[float]) -> tupl
 
 def _chart_centiles() -> list[float]:
     return [float(c) for c in growth.reference_data("centile_lines")["chart_centiles"]]
+
+
+# The same few plans recur for every child (a standard age window, a sex), and their curves are
+# most of a chart's cost: they are kept, read back only, never changed. Bounded: cleared when full.
+_CACHE_SIZE = 64
+_CURVES: dict[tuple[object, ...], dict[float, Curve]] = {}
+_DRAWN: dict[tuple[object, ...], str] = {}
+
+
+def _plan_key(plan: _Plan) -> tuple[object, ...]:
+    return (plan.indicator, plan.sex, tuple(s.id for s in plan.segments), plan.x0, plan.x1, plan.by_height)
+
+
+def _curves(plan: _Plan) -> dict[float, Curve]:
+    key = _plan_key(plan)
+    found = _CURVES.get(key)
+    if found is None:
+        if len(_CURVES) >= _CACHE_SIZE:
+            _CURVES.clear()
+        found = _CURVES[key] = {c: list(_curve(plan, c)) for c in _chart_centiles()}
+    return found
+
+
+def _drawn_centiles(plan: _Plan, frame: _Frame, lang: Lang) -> str:
+    """The centile paths and their labels in a frame (most children's points fit the curves' own frame)."""
+    key = (*_plan_key(plan), frame, lang)
+    found = _DRAWN.get(key)
+    if found is None:
+        curves = _curves(plan)
+        if len(_DRAWN) >= _CACHE_SIZE:
+            _DRAWN.clear()
+        found = _DRAWN[key] = "\n".join([*(_centile_path(c, paths, frame) for c, paths in curves.items()),
+                                          *_centile_labels(curves, frame, lang)])
+    return found
 
 
 def _curve(plan: _Plan, centile: float) -> Iterator[list[tuple[float, float]]]:

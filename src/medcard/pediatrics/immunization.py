@@ -5,16 +5,22 @@ target disease, on an evaluation date:
 
 - Doses given: the completed events that target the disease, in date order, up to that date; a
   combination vaccine counts for each of its diseases. A recorded dose number replaces the count.
-- The next dose follows the calendar version in force on the date it falls due. Versions are tried
-  oldest first, and one gives the dose when, by its own rows, the dose falls due before it stops
-  being in force; a dose a newer version adds, that would have fallen due before that version
-  started, is due on its first day. The oldest loaded version also covers earlier dates, as no
+  Vaccinations on the same calendar day are simultaneous (the calendar's ``simultaneous`` rule):
+  two records against one disease on one day are one dose.
+- The next dose follows the calendar version in force on the date it falls due. A version is cut
+  where one of its rows changes (a row corrected from 20.12.2021 keeps its old version before);
+  the pieces are tried oldest first, and one gives the dose when, by its own rows, the dose falls
+  due before it stops being in force; a dose a newer piece adds, that would have fallen due before
+  it started, is due on its first day. The oldest loaded version also covers earlier dates, as no
   older act (125н) is loaded.
 - Its dates: earliest is the later of birth + earliest age and last dose + minimum interval; due is
   the later of birth + due age and last dose + interval; overdue keeps the row's window (overdue
   age minus due age) after the due date, so a late starter is not overdue the day a dose falls due.
-- Catch-up rules of the calendar: an age after which no dose is given, and shorter series by the
-  age at the first dose.
+- Catch-up rules of the calendar, those in force on the evaluation date (what a late child is given
+  now): an age after which no dose is given, and series by the age at the first dose (or, with no
+  dose yet, the age on the day the first dose would be given): a shorter series, the rows and
+  intervals of each dose, a revaccination only if the dose before it came before an age, or no
+  dose at all (Hib: none for a first dose from 13 months).
 - Not-done events after the last dose: a refusal is recorded and changes nothing (the dose stays
   due or overdue); a medical exemption makes the disease ``contraindicated`` until it ends (with
   no end, for good), and the dose falls due again no earlier than the day after.
@@ -29,7 +35,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from medcard.pediatrics import rules
-from medcard.pediatrics.rules import Calendar, CalendarItem, CatchUpRule, ChildSex, Disease, Versions
+from medcard.pediatrics.rules import Calendar, CalendarItem, CatchUpRule, ChildSex, Disease, SchemeDose, Versions
 
 Status = Literal["not-due", "due", "overdue", "complete", "contraindicated"]
 
@@ -134,17 +140,30 @@ class _Plan:
     calendar: Calendar
 
 
+@dataclass(frozen=True)
+class _Scheme:
+    """The catch-up series a child follows, and its entry for the next dose if it lists its doses."""
+
+    rule: CatchUpRule
+    dose: SchemeDose | None
+
+
 _NOTHING_YET = _History(0, None, None, (), (), ())
 
 
-def _history(events: Iterable[ImmunizationEvent], disease: str, on: date) -> _History:
-    """Doses given (combination vaccines count for each disease) and the not-done events since the last."""
+def _history(events: Iterable[ImmunizationEvent], disease: str, on: date, same_day: bool = False) -> _History:
+    """Doses given (combination vaccines count for each disease) and the not-done events since the last.
+
+    ``same_day``: vaccinations on one calendar day are simultaneous (1122н recommendations), so two
+    records against one disease on one day are one dose, not two doses of a series.
+    """
     relevant = sorted((e for e in events if disease in e.diseases and e.occurred <= on), key=lambda e: e.occurred)
     if not relevant:
         return _NOTHING_YET
     count, first, last, references = 0, None, None, []
     for event in (e for e in relevant if e.status == "completed"):
-        count = event.dose_number or count + 1
+        if not (same_day and event.occurred == last and event.dose_number is None):
+            count = event.dose_number or count + 1
         first, last = first or event.occurred, event.occurred
         if event.reference:
             references.append(event.reference)
@@ -190,12 +209,32 @@ def _check_child(calendars: Versions[Calendar], child: Child) -> None:
 
 @dataclass(frozen=True)
 class _Version:
-    """One calendar version as it applies to one child and disease."""
+    """One calendar version, over days on which the same version of each of its rows is in force,
+    as it applies to one child and disease."""
 
     calendar: Calendar
+    start: date | None  # its first day; None: the oldest, which also covers the days before any act
+    until: date | None  # its last day; None: open
     items: tuple[CalendarItem, ...]  # the disease's rows for the child's sex and risk groups
     catch_up: tuple[CatchUpRule, ...]  # the disease's catch-up rules for the child's sex
     limit: tuple[date, str] | None  # the first day no dose is given any more, and the rule saying so
+
+
+def _spans(calendars: Versions[Calendar], disease: str) -> list[tuple[Calendar, date | None, date | None, date]]:
+    """Each version cut where a row of the disease changes: (calendar, first day, last day, a day to pick its
+    rows on). Only the disease's rows cut: a piece more is a forecast more for each day of a walk."""
+    spans = []
+    for index, cal in enumerate(calendars.versions):
+        start = None if index == 0 else cal.meta.effective_from
+        end = cal.meta.in_force_until
+        cuts = [day for day in cal.row_changes(disease)
+                if (start is None or day > start) and (end is None or day <= end)]
+        starts: list[date | None] = [start, *cuts]
+        for first, following in zip(starts, [*cuts, None], strict=True):
+            last = end if following is None else following - timedelta(days=1)
+            pick = first if first is not None else last if last is not None else cal.meta.effective_from
+            spans.append((cal, first, last, pick))
+    return spans
 
 
 class DiseaseForecaster:
@@ -215,17 +254,25 @@ class DiseaseForecaster:
         self.child = child
         self.disease = disease
         self.info = info
-        self.versions = tuple(self._version(cal) for cal in calendars.versions)
+        self.versions = tuple(self._version(*span) for span in _spans(calendars, disease))
+        self.same_day = any(cal.simultaneous is not None for cal in calendars.versions)
         self._by_age: dict[int, tuple[CalendarItem, tuple[date, date, date]]] = {}  # id(row) -> row, its dates
         self._rolls: dict[tuple[rules.Duration, date], list[date]] = {}
 
-    def _version(self, cal: Calendar) -> _Version:
+    def _version(self, cal: Calendar, start: date | None, until: date | None, pick: date) -> _Version:
         child, disease, birth = self.child, self.disease, self.child.birth_date
-        items = tuple(i for i in cal.items if disease in i.diseases and i.applies_to(child.sex, child.risk_groups))
-        catch_up = tuple(r for r in cal.catch_up if disease in r.diseases and r.sex in (None, child.sex))
+        items = tuple(i for i in cal.items_on(pick)
+                      if disease in i.diseases and i.applies_to(child.sex, child.risk_groups))
+        catch_up = tuple(r for r in cal.catch_up_on(pick) if disease in r.diseases and r.sex in (None, child.sex))
         # the most permissive rule wins
         limits = [(rule.max_age.after(birth), rule.code) for rule in catch_up if rule.max_age is not None]
-        return _Version(cal, items, catch_up, max(limits) if limits else None)
+        return _Version(cal, start, until, items, catch_up, max(limits) if limits else None)
+
+    def _version_on(self, on: date) -> _Version:
+        """The version in force on ``on`` (the oldest for days before any)."""
+        if len(self.versions) == 1:
+            return self.versions[0]
+        return next((v for v in reversed(self.versions) if v.start is None or v.start <= on), self.versions[0])
 
     def by_age(self, item: CalendarItem) -> tuple[date, date, date]:
         """A row's earliest, due and overdue dates by the child's age alone."""
@@ -256,7 +303,7 @@ class DiseaseForecaster:
 
     def on(self, events: Iterable[ImmunizationEvent], on: date) -> Forecast:
         """Where the child stands for the disease on ``on``, with these events on record."""
-        history = _history(events, self.disease, on)
+        history = _history(events, self.disease, on, self.same_day)
         found = self._next_dose(history, on)
         if isinstance(found, str):
             return Forecast(self.info, "complete", history.count, reason=found, supporting=history.references,
@@ -276,15 +323,13 @@ class DiseaseForecaster:
             supporting=history.references,
         )
 
-    def _scheme(self, version: _Version, first: date | None) -> CatchUpRule | None:
+    def _scheme(self, rules_now: _Version, first: date, dose: int) -> _Scheme | None:
         """The catch-up series that applies by the child's age at the first dose, if any."""
-        if first is None:
-            return None
         birth = self.child.birth_date
-        for rule in version.catch_up:
+        for rule in rules_now.catch_up:
             if rule.first_dose_age_from and rule.first_dose_age_to and (
                     rule.first_dose_age_from.after(birth) <= first < rule.first_dose_age_to.after(birth)):
-                return rule
+                return _Scheme(rule, rule.doses[dose - 1] if dose <= len(rule.doses) else None)
         return None
 
     def _overdue(self, item: CalendarItem, due: date) -> date:
@@ -307,12 +352,17 @@ class DiseaseForecaster:
             return dates
         return DoseDates(max(dates.earliest, day), day, self._overdue(item, day))
 
-    def _dates(self, cal: Calendar, item: CalendarItem, scheme: CatchUpRule | None, last: date | None,
+    def _dates(self, cal: Calendar, item: CalendarItem, scheme: _Scheme | None, last: date | None,
                on: date) -> DoseDates:
-        """Earliest, due and overdue dates of a dose by the row's ages and the interval from the last dose."""
+        """Earliest, due and overdue dates of a dose by the row's ages and the interval from the last dose.
+
+        The intervals are the row's, unless the catch-up series gives its own (for this dose, or for all).
+        """
         min_interval, interval = item.min_interval, item.interval
-        if scheme is not None and (scheme.min_interval or scheme.interval):
-            min_interval, interval = scheme.min_interval, scheme.interval
+        if scheme is not None and (scheme.rule.min_interval or scheme.rule.interval):
+            min_interval, interval = scheme.rule.min_interval, scheme.rule.interval
+        if scheme is not None and scheme.dose is not None and (scheme.dose.min_interval or scheme.dose.interval):
+            min_interval, interval = scheme.dose.min_interval, scheme.dose.interval
         earliest, due, _ = self.by_age(item)
         if last is not None:
             shortest = min_interval or interval or cal.default_min_interval
@@ -322,36 +372,50 @@ class DiseaseForecaster:
             due = self.roll_forward(due, item.recurring_every, on)
         return DoseDates(earliest, due, self._overdue(item, due))
 
-    def _plan(self, version: _Version, history: _History, on: date) -> _Plan | str:
-        """The next dose under one calendar version, or why that version gives none."""
-        cal = version.calendar
+    def _plan(self, version: _Version, rules_now: _Version, history: _History, on: date) -> _Plan | str:
+        """The next dose under one calendar version, or why that version gives none.
+
+        The rows are ``version``'s; the catch-up rules (series by the age at the first dose, age limits)
+        are those in force on ``on`` (``rules_now``): they say what a late child is given now. With no
+        dose yet, the series is chosen by the day the first dose would be given.
+        """
+        cal, number = version.calendar, version.calendar.meta.number
         dose = history.count + 1
         item = _item_for_dose(version.items, dose)
         if item is None:
-            return f"the series is complete under {cal.meta.number}"
-        scheme = self._scheme(version, history.first)
-        if scheme is not None and scheme.total_doses is not None and dose > scheme.total_doses:
-            return f"the series is complete under {cal.meta.number}, catch-up rule {scheme.code}"
+            return f"the series is complete under {number}"
+        scheme = None
+        if rules_now.catch_up:
+            scheme = self._scheme(rules_now, history.first or max(on, self.by_age(item)[0]), dose)
+        if scheme is not None and scheme.rule.total_doses is not None and dose > scheme.rule.total_doses:
+            if scheme.rule.total_doses == 0:
+                return f"no dose is given for a first dose at this age ({number}, catch-up rule {scheme.rule.code})"
+            return f"the series is complete under {number}, catch-up rule {scheme.rule.code}"
+        if scheme is not None and scheme.dose is not None:
+            item = next((i for i in version.items if i.code == scheme.dose.item), item)
+            condition = scheme.dose.only_if_previous_before
+            if condition is not None and history.last is not None and history.last >= condition.after(
+                    self.child.birth_date):
+                return (f"the series is complete under {number}, catch-up rule {scheme.rule.code}: "
+                        f"the previous dose was given from age {condition} on")
         dates = self._dates(cal, item, scheme, history.last, on)
-        limit = version.limit
+        limit = rules_now.limit
         if limit is not None and max(dates.earliest, on) >= limit[0]:
-            return f"no dose is given from {limit[0]} on ({cal.meta.number}, catch-up rule {limit[1]})"
+            return f"no dose is given from {limit[0]} on ({number}, catch-up rule {limit[1]})"
         return _Plan(item, dates, cal)
 
     def _next_dose(self, history: _History, on: date) -> _Plan | str:
         """The next dose under the calendar version in force on the date it falls due, or why there is none."""
         reason = f"no calendar version schedules disease {self.disease}"
-        for index, version in enumerate(self.versions):
-            found = self._plan(version, history, on)
+        rules_now = self._version_on(on)
+        for version in self.versions:
+            found = self._plan(version, rules_now, history, on)
             if isinstance(found, str):
                 reason = found
                 continue
-            cal = version.calendar
-            if index > 0 and found.dates.due < cal.meta.effective_from:
-                moved = self._not_before(found.item, found.dates, cal.meta.effective_from)
-                found = replace(found, dates=moved)
-            until = cal.meta.in_force_until
-            if until is None or found.dates.due <= until:
+            if version.start is not None and found.dates.due < version.start:
+                found = replace(found, dates=self._not_before(found.item, found.dates, version.start))
+            if version.until is None or found.dates.due <= version.until:
                 return found
         return reason
 

@@ -11,6 +11,12 @@ the packaged files and any extra data directories (laid out like ``data/``: a ``
 an ``examinations/`` folder), check every field strictly, and return :class:`Versions`, which
 picks the act in force on a date. A new act is a new file; an older act with no end date stops
 being in force the day before the next one starts, as a law is replaced by its successor.
+
+Within a file a row may have several versions (the same ``code`` with ``effective_from`` and
+``effective_to``): a row an amendment or a better source changed keeps its old version for the
+days before the change. The engines pick the version in force on the day that matters (the
+forecast: the day a dose falls due, and the evaluation day for catch-up rules; an examination:
+the day it is done).
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ from medcard.pediatrics.rules_model import (
     Code,
     Disease,
     Duration,
+    Effective,
     ExaminationAct,
     Provenance,
     Requirement,
     RiskGroup,
+    SchemeDose,
     Sex,
+    Simultaneous,
     Source,
     Status,
     Versioned,
@@ -59,12 +68,15 @@ __all__ = [
     "Code",
     "Disease",
     "Duration",
+    "Effective",
     "ExaminationAct",
     "Provenance",
     "Requirement",
     "RiskGroup",
     "RulesError",
+    "SchemeDose",
     "Sex",
+    "Simultaneous",
     "Source",
     "Status",
     "Versioned",

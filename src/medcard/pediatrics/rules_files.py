@@ -23,11 +23,14 @@ from medcard.pediatrics.rules_model import (
     Code,
     Disease,
     Duration,
+    Effective,
     ExaminationAct,
     Provenance,
     Requirement,
     RiskGroup,
+    SchemeDose,
     Sex,
+    Simultaneous,
     Source,
     Status,
     Visit,
@@ -130,8 +133,8 @@ class _Node:
             self.fail(key, f"expected an integer of at least {minimum}, got {value!r}")
         return value
 
-    def opt_integer(self, key: str) -> int | None:
-        return None if self._value(key, False) is None else self.integer(key)
+    def opt_integer(self, key: str, minimum: int = 1) -> int | None:
+        return None if self._value(key, False) is None else self.integer(key, minimum)
 
     def flag(self, key: str, default: bool | None = None) -> bool:
         value = self._value(key, default is None)
@@ -255,6 +258,28 @@ def _unique(nodes: Iterable[tuple[_Node, str]], what: str) -> None:
         seen.add(code)
 
 
+def _effective(node: _Node) -> Effective:
+    """A row version's period within its act (``effective_from``, ``effective_to``) and the act it comes from."""
+    effective = Effective(node.opt_day("effective_from"), node.opt_day("effective_to"), node.opt_text("act"))
+    start, end = effective.effective_from, effective.effective_to
+    if start is not None and end is not None and end < start:
+        node.fail("effective_to", f"{end} is before effective_from {start}")
+    return effective
+
+
+def _versions_apart(rows: Sequence[tuple[_Node, Any]], what: str) -> None:
+    """Rows of one code are versions: their periods must not overlap (a gap is allowed: the row is not in force)."""
+    by_code: dict[str, list[tuple[_Node, Any]]] = {}
+    for node, row in rows:
+        by_code.setdefault(row.code, []).append((node, row))
+    for code, versions in by_code.items():
+        ordered = sorted(versions, key=lambda v: v[1].effective.effective_from or date.min)
+        for (_, earlier), (node, later) in pairwise(ordered):
+            end, start = earlier.effective.effective_to, later.effective.effective_from
+            if end is None or start is None or start <= end:
+                node.fail("effective_from", f"{what} {code!r} is defined twice for the same days: each version "
+                                            "needs effective dates, the earlier ending before the later starts")
+
 def _code(entry: _Node, sources: Mapping[str, Source], with_provenance: bool) -> Code:
     alternatives = entry.texts("alternatives")
     if alternatives or with_provenance or "status" in entry.data:
@@ -344,6 +369,7 @@ def _item(node: _Node, diseases: Mapping[str, Disease], groups: Mapping[str, Ris
         vaccine_ru=node.opt_text("vaccine_ru"),
         condition_ru=node.opt_text("condition_ru"),
         provenance=_provenance(node, sources),
+        effective=_effective(node),
     )
     if not item.diseases:
         node.fail("diseases", "must name at least one disease")
@@ -354,7 +380,25 @@ def _item(node: _Node, diseases: Mapping[str, Disease], groups: Mapping[str, Ris
     return item
 
 
-def _rule(node: _Node, diseases: Mapping[str, Disease], sources: Mapping[str, Source]) -> CatchUpRule:
+def _scheme_doses(node: _Node, items: Mapping[str, CalendarItem]) -> tuple[SchemeDose, ...]:
+    """A catch-up series' doses: each names a calendar row of the rule's diseases."""
+    doses = []
+    for index, entry in enumerate(node.children("doses", required=False)):
+        code = entry.text("item")
+        if code not in items:
+            entry.fail("item", f"{code!r} is not a row of the calendar's items")
+        dose = SchemeDose(code, entry.opt_duration("min_interval"), entry.opt_duration("interval"),
+                          entry.opt_duration("only_if_previous_before"))
+        if index == 0 and (dose.min_interval or dose.interval or dose.only_if_previous_before):
+            entry.fail("item", "the first dose of a series has no interval and no condition on a previous dose")
+        entry.close()
+        doses.append(dose)
+    return tuple(doses)
+
+
+def _rule(node: _Node, diseases: Mapping[str, Disease], items: Mapping[str, CalendarItem],
+          sources: Mapping[str, Source]) -> CatchUpRule:
+    doses = _scheme_doses(node, items)
     rule = CatchUpRule(
         code=node.text("code"),
         label_ru=node.text("label_ru"),
@@ -363,10 +407,12 @@ def _rule(node: _Node, diseases: Mapping[str, Disease], sources: Mapping[str, So
         first_dose_age_from=node.opt_duration("first_dose_age_from"),
         first_dose_age_to=node.opt_duration("first_dose_age_to"),
         max_age=node.opt_duration("max_age"),
-        total_doses=node.opt_integer("total_doses"),
+        total_doses=node.opt_integer("total_doses", minimum=0),
         min_interval=node.opt_duration("min_interval"),
         interval=node.opt_duration("interval"),
         provenance=_provenance(node, sources),
+        doses=doses,
+        effective=_effective(node),
     )
     if not rule.diseases:
         node.fail("diseases", "must name at least one disease")
@@ -374,8 +420,25 @@ def _rule(node: _Node, diseases: Mapping[str, Disease], sources: Mapping[str, So
         node.fail("first_dose_age_to", "first_dose_age_from and first_dose_age_to go together")
     if rule.max_age is None and rule.total_doses is None:
         node.fail("max_age", "a catch-up rule sets max_age, total_doses or both")
+    if doses and rule.total_doses != len(doses):
+        node.fail("total_doses", f"must be the number of doses listed ({len(doses)})")
+    for dose in doses:
+        if not items[dose.item].diseases >= rule.diseases:
+            node.fail("doses", f"row {dose.item!r} is not against every disease of the rule")
     node.close()
     return rule
+
+
+def _simultaneous(node: _Node, sources: Mapping[str, Source]) -> Simultaneous | None:
+    """Which vaccinations count as given at once (optional)."""
+    if node.data.get("simultaneous") is None:
+        node.seen.add("simultaneous")
+        return None
+    entry = node.child("simultaneous")
+    entry.choice("rule", ("same-calendar-day",))
+    found = Simultaneous("same-calendar-day", _provenance(entry, sources))
+    entry.close()
+    return found
 
 
 def _check_series(nodes: Sequence[_Node], items: Sequence[CalendarItem]) -> None:
@@ -399,15 +462,16 @@ def _parse_calendar(node: _Node, key: str) -> Calendar:
     default_provenance = _provenance(defaults, meta.sources)
     defaults.close()
     item_nodes = node.children("items")
-    _unique(((n, n.text("code")) for n in item_nodes), "item")
     items = tuple(_item(n, diseases, groups, meta.sources) for n in item_nodes)
+    _versions_apart(list(zip(item_nodes, items, strict=True)), "item")
     _check_series(item_nodes, items)
     rule_nodes = node.children("catch_up", required=False)
-    _unique(((n, n.text("code")) for n in rule_nodes), "catch-up rule")
-    rules = tuple(_rule(n, diseases, meta.sources) for n in rule_nodes)
+    by_code = {item.code: item for item in items}
+    rules = tuple(_rule(n, diseases, by_code, meta.sources) for n in rule_nodes)
+    _versions_apart(list(zip(rule_nodes, rules, strict=True)), "catch-up rule")
     amendments = tuple(_amendment(n, meta.sources) for n in node.children("amendments", required=False))
     calendar = Calendar(meta, diseases, groups, default_min_interval, default_provenance, items, rules,
-                        amendments, node.texts("not_modeled"))
+                        amendments, node.texts("not_modeled"), _simultaneous(node, meta.sources))
     _skip_documentation(node)
     node.close()
     return calendar
@@ -423,9 +487,12 @@ def _requirements(node: _Node, key: str, names: Mapping[str, Code], sources: Map
         code = entry.text("code")
         if code not in names:
             entry.fail("code", f"{code!r} is not in the file's {key}")
-        found.append(Requirement(code, names[code].name_ru, entry.opt_sex("sex"), entry.opt_text("condition_ru"),
-                                 _provenance(entry, sources)))
+        requirement = Requirement(code, names[code].name_ru, entry.opt_sex("sex"), entry.opt_text("condition_ru"),
+                                  _provenance(entry, sources), entry.flag("conditional", default=False))
+        if requirement.conditional and requirement.condition_ru is None:
+            entry.fail("condition_ru", "is required when conditional is true: say which children it is for")
         entry.close()
+        found.append(requirement)
     codes = [(r.code, r.sex) for r in found]
     if len(set(codes)) != len(codes):
         node.fail(key, "lists a requirement twice")
@@ -443,6 +510,7 @@ def _visit(node: _Node, act: ExaminationAct) -> Visit:
         specialists=_requirements(node, "specialists", act.specialists, sources),
         tests=_requirements(node, "tests", act.tests, sources),
         provenance=_provenance(node, sources),
+        effective=_effective(node),
     )
     if visit.due_to.approx_days() <= visit.age.approx_days():
         node.fail("due_to", f"{visit.due_to} is not after age {visit.age}")
@@ -461,8 +529,14 @@ def _parse_examinations(node: _Node, key: str) -> ExaminationAct:
         visits=(),
     )
     visit_nodes = node.children("visits")
-    _unique(((n, n.text("code")) for n in visit_nodes), "visit")
-    visits = tuple(sorted((_visit(n, act) for n in visit_nodes), key=lambda v: v.age.approx_days()))
+    read = [_visit(n, act) for n in visit_nodes]
+    pairs = list(zip(visit_nodes, read, strict=True))
+    _versions_apart(pairs, "visit")
+    for n, visit in pairs:
+        first = next(v for v in read if v.code == visit.code)
+        if (visit.age, visit.due_to) != (first.age, first.due_to):
+            n.fail("age", f"versions of visit {visit.code!r} must have the same age and due_to")
+    visits = tuple(sorted(read, key=lambda v: (v.age.approx_days(), v.effective.effective_from or date.min)))
     _skip_documentation(node)
     node.close()
     return replace(act, visits=visits)

@@ -139,6 +139,29 @@ class Versions(Generic[V]):
         raise KeyError(number)
 
 
+# --- Row versions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The days a version of a row is in force within its act (both ends included; None: open).
+
+    A row a later amendment or a better source changed keeps its old version for the days before
+    the change: two versions of one code, the old one ending the day before the new one starts.
+    ``act`` names the act the version comes from when it is not the file's act as first published
+    (an amending order, or the act the file replaced).
+    """
+
+    effective_from: date | None = None
+    effective_to: date | None = None
+    act: str | None = None
+
+    def covers(self, day: date) -> bool:
+        """Whether this version is in force on ``day``."""
+        return (self.effective_from is None or self.effective_from <= day) and (
+            self.effective_to is None or day <= self.effective_to)
+
+
 # --- The vaccination calendar -------------------------------------------------------------------
 
 
@@ -181,6 +204,7 @@ class CalendarItem:
     vaccine_ru: str | None
     condition_ru: str | None
     provenance: Provenance
+    effective: Effective = Effective()
 
     def applies_to(self, sex: str, risk_groups: frozenset[str]) -> bool:
         """Whether this row is in the schedule of a child of this sex and these risk groups."""
@@ -192,8 +216,27 @@ class CalendarItem:
 
 
 @dataclass(frozen=True)
+class SchemeDose:
+    """One dose of a catch-up series: the calendar row it follows, and intervals that replace the row's.
+
+    ``only_if_previous_before``: the dose is given only when the dose before it was given before
+    this age (Hib: the revaccination of a series started at 6–12 months); otherwise the series is
+    complete without it.
+    """
+
+    item: str
+    min_interval: Duration | None = None
+    interval: Duration | None = None
+    only_if_previous_before: Duration | None = None
+
+
+@dataclass(frozen=True)
 class CatchUpRule:
-    """A rule for late starters: an age limit, or a shorter series by the age at the first dose."""
+    """A rule for late starters: an age limit, or a shorter series by the age at the first dose.
+
+    ``total_doses`` 0 means no dose at all for a first dose at those ages. ``doses``, when given,
+    names the calendar row of each dose of the series in order (``total_doses`` is their number).
+    """
 
     code: str
     label_ru: str
@@ -206,6 +249,8 @@ class CatchUpRule:
     min_interval: Duration | None
     interval: Duration | None
     provenance: Provenance
+    doses: tuple[SchemeDose, ...] = ()
+    effective: Effective = Effective()
 
 
 @dataclass(frozen=True)
@@ -221,8 +266,16 @@ class Amendment:
 
 
 @dataclass(frozen=True)
+class Simultaneous:
+    """Which vaccinations count as given at once: those on the same calendar day (the only rule known)."""
+
+    rule: Literal["same-calendar-day"]
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
 class Calendar:
-    """One version of the national vaccination calendar."""
+    """One version of the national vaccination calendar: every version of every row, with their periods."""
 
     meta: ActMeta
     diseases: Mapping[str, Disease]
@@ -233,6 +286,27 @@ class Calendar:
     catch_up: tuple[CatchUpRule, ...]
     amendments: tuple[Amendment, ...]
     not_modeled: tuple[str, ...]  # what of the act the data does not encode
+    simultaneous: Simultaneous | None = None
+
+    def row_changes(self, disease: str | None = None) -> tuple[date, ...]:
+        """The days a version of some row (of ``disease``, if given) starts or ends (the day after its last)."""
+        days: set[date] = set()
+        rows: list[tuple[frozenset[str], Effective]] = [(i.diseases, i.effective) for i in self.items]
+        rows += [(r.diseases, r.effective) for r in self.catch_up]
+        for effective in (effective for diseases, effective in rows if disease is None or disease in diseases):
+            if effective.effective_from is not None:
+                days.add(effective.effective_from)
+            if effective.effective_to is not None:
+                days.add(effective.effective_to + timedelta(days=1))
+        return tuple(sorted(days))
+
+    def items_on(self, day: date) -> tuple[CalendarItem, ...]:
+        """The rows (one version of each) in force on ``day``."""
+        return tuple(item for item in self.items if item.effective.covers(day))
+
+    def catch_up_on(self, day: date) -> tuple[CatchUpRule, ...]:
+        """The catch-up rules (one version of each) in force on ``day``."""
+        return tuple(rule for rule in self.catch_up if rule.effective.covers(day))
 
 
 # --- Preventive examinations --------------------------------------------------------------------
@@ -255,13 +329,19 @@ class Code:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A specialist or test an examination includes; ``sex`` limits it to girls or boys."""
+    """A specialist or test an examination includes; ``sex`` limits it to girls or boys.
+
+    ``conditional``: only for the children ``condition_ru`` names (514н from 15.10.2019: the child
+    psychiatrist at 2 years for the risk group the parents' questionnaire finds), so it is listed but
+    does not decide whether the examination is done.
+    """
 
     code: str
     name_ru: str
     sex: Sex | None
     condition_ru: str | None
     provenance: Provenance
+    conditional: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,6 +356,7 @@ class Visit:
     specialists: tuple[Requirement, ...]
     tests: tuple[Requirement, ...]
     provenance: Provenance
+    effective: Effective = Effective()
 
 
 @dataclass(frozen=True)
@@ -287,4 +368,8 @@ class ExaminationAct:
     tests: Mapping[str, Code]
     health_groups: Mapping[str, Code]
     pe_groups: Mapping[str, Code]
-    visits: tuple[Visit, ...]
+    visits: tuple[Visit, ...]  # every version of every visit, by age
+
+    def visit_on(self, code: str, day: date) -> Visit | None:
+        """The version of visit ``code`` in force on ``day``, or None when none is."""
+        return next((v for v in self.visits if v.code == code and v.effective.covers(day)), None)

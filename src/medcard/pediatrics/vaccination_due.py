@@ -73,15 +73,24 @@ class DuePeriod:
 def _fixed_days(child: Child, events: Sequence[ImmunizationEvent], disease: str,
                 calendars: Versions[Calendar]) -> set[date]:
     """Days the forecast of a disease may change whatever the dose dates: events, exemption ends,
-    catch-up age limits, calendar versions."""
+    catch-up ages, calendar versions and the days their rows change."""
     days = {e.occurred for e in events}
     days |= {e.exemption_until + _DAY for e in events if e.exemption_until is not None}
+    birth = child.birth_date
+    first = min((e.occurred for e in events if e.status == "completed"), default=None)
     for cal in calendars.versions:
         days.add(cal.meta.effective_from)
         if cal.meta.in_force_until is not None:
             days.add(cal.meta.in_force_until + _DAY)
-        days |= {r.max_age.after(child.birth_date) for r in cal.catch_up
-                 if disease in r.diseases and r.max_age is not None}
+        days |= set(cal.row_changes(disease))
+        for rule in (r for r in cal.catch_up if disease in r.diseases):
+            if rule.max_age is not None:
+                days.add(rule.max_age.after(birth))
+            # with no dose yet, the series (or no dose at all) is chosen by the age the first dose would be
+            # given at; once the first dose is given, by its day
+            for age in (rule.first_dose_age_from, rule.first_dose_age_to):
+                if age is not None and (first is None or age.after(birth) <= first):
+                    days.add(age.after(birth))
     return days
 
 
@@ -393,3 +402,26 @@ async def worklist(conn: AsyncConnection, holder: str, on: date, *, organization
             contents[pid] = content
             children.setdefault(pid, []).append(Overdue(disease, dose, earliest, due, overdue))
     return total, [WorklistChild(pid, contents[pid], tuple(items)) for pid, items in children.items()]
+
+
+# What is overdue on a date for some children: the diseases, in the order their overdue dates came, and the
+# earliest of those dates (the period in force on the date is the last to start by then).
+OVERDUE_OF_SQL = """
+SELECT o.patient_id, array_agg(o.disease ORDER BY o.overdue, o.disease), min(o.overdue)
+  FROM (SELECT v.patient_id, v.disease, v.periods[k.i][4] AS overdue
+          FROM vaccination_due v
+         CROSS JOIN LATERAL (SELECT max(s.i) AS i FROM generate_subscripts(v.periods, 1) AS s(i)
+                              WHERE v.periods[s.i][1] <= %(on)s::date) AS k
+         WHERE v.patient_id = ANY(%(patients)s) AND v.overdue_during @> %(on)s::date) AS o
+ GROUP BY o.patient_id
+"""
+
+
+async def overdue_of(conn: AsyncConnection, patient_ids: Sequence[str], on: date) -> dict[str, tuple[list[str], date]]:
+    """For each of these children with a vaccination overdue on ``on``: the diseases (SNOMED CT codes, the
+    longest overdue first) and the earliest overdue date. One statement through the table's patient index,
+    for children already chosen (a district's, as the access policy shows it)."""
+    if not patient_ids:
+        return {}
+    cur = await conn.execute(OVERDUE_OF_SQL, {"patients": list(patient_ids), "on": on})
+    return {pid: (list(diseases), since) for pid, diseases, since in await cur.fetchall()}

@@ -117,6 +117,10 @@ async def of_patient(conn: AsyncConnection, patient_id: str) -> list[ShareLink]:
 
 async def revoke(conn: AsyncConnection, requester: Requester, link_id: str) -> None:
     """End a link now: its maker, or anyone else who may read the child's record as family."""
+    try:
+        uuid.UUID(link_id)
+    except ValueError:
+        raise NotFound("no such link") from None
     cur = await conn.execute(f"SELECT {_COLUMNS} FROM share_link WHERE id = %s", (link_id,))
     row = await cur.fetchone()
     if row is None:

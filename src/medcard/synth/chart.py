@@ -15,7 +15,7 @@ from typing import Any
 
 from medcard.pediatrics.immunization import Child
 from medcard.pediatrics.rules import ChildSex
-from medcard.synth import documents, examinations, illness, immunizations
+from medcard.synth import allergy_history, documents, examinations, illness, immunizations, orders
 from medcard.synth.anthropometry import GrowthTrack
 from medcard.synth.clinics import Clinic
 from medcard.synth.fhirdata import Resource
@@ -52,6 +52,8 @@ def child_history(rng: random.Random, patient_id: str, birth: date, sex: ChildSe
     events += [(day, 4, "allergy", allergen) for day, allergen in illness.plan_allergy(record, start)]
     events += [(day, 5, "certificate", title) for day, title in documents.plan_certificates(record)]
     events.sort(key=lambda e: (e[0], e[1]))
+    if (anamnesis := allergy_history.none_known(record, events)) is not None:
+        yield anamnesis
     for day, _, kind, data in events:
         if kind == "exam":
             yield from examinations.preventive_examination(record, day, data)
@@ -65,3 +67,4 @@ def child_history(rng: random.Random, patient_id: str, birth: date, sex: ChildSe
             yield from illness.allergy(record, day, data)
         else:
             yield from documents.certificate(record, day, data)
+    yield from orders.recent_orders(record)

@@ -96,7 +96,7 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
         clinic = _clinic_of(Path(folder), examples[0][0]) if examples else None
     settings = get_settings()
     password = secrets.token_urlsafe(9)  # new at every demo start, printed below
-    token = _demo_access(clinic, examples[0][0] if examples else None, password)
+    token, district = _demo_access(clinic, examples[0][0] if examples else None, password)
     root = f"http://{settings.host}:{port or settings.port}"
     base = f"{root}/fhir/R4"
     _log(f"demo city loaded: {children} children.")
@@ -104,8 +104,9 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
     for pid, name in examples:
         _log(f"  {name}:")
         _log(f'    curl -H "Authorization: Bearer $TOKEN" {base}/Patient/{pid}/\\$summary')
-    _log(f"  sign in at {root}/auth/login as {DEMO_DOCTOR} (district pediatrician) or {DEMO_PARENT} (a parent); "
-         f"password {password}")
+    _log(f"  the workspace: {root}/app/")
+    _log(f"  sign in at {root}/auth/login as {DEMO_DOCTOR} (district pediatrician{district}), {DEMO_REGISTRAR} "
+         f"(registrar) or {DEMO_PARENT} (a parent); password {password}")
     serve(host=None, port=port, workers=None)
     return 0
 
@@ -113,6 +114,7 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
 DEMO_CLIENT = "demo"
 DEMO_DOCTOR = "doctor"
 DEMO_PARENT = "parent@example.ru"
+DEMO_REGISTRAR = "registrar"
 
 
 def _clinic_of(folder: Path, patient_id: str) -> str | None:
@@ -125,8 +127,9 @@ def _clinic_of(folder: Path, patient_id: str) -> str | None:
     return None
 
 
-def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
-    """The demo's backend client and token, a district pediatrician and a parent (made once per store)."""
+def _demo_access(clinic: str | None, child: str | None, password: str) -> tuple[str, str]:
+    """The demo's backend client and token, a district pediatrician, a registrar and a parent (made once per
+    store); the token, and what the pediatrician's district holds (for the message)."""
     import asyncio
 
     import psycopg
@@ -135,9 +138,11 @@ def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
     from medcard.access.requester import Requester
     from medcard.config import get_settings
     from medcard.core.errors import NotFound
+    from medcard.core.time import today_moscow
     from medcard.launch import database
+    from medcard.worklists.demo import busiest_district
 
-    async def work(url: str) -> str:
+    async def work(url: str) -> tuple[str, str]:
         async with await psycopg.AsyncConnection.connect(url) as conn:
             try:
                 client_id = (await tokens.client_named(conn, DEMO_CLIENT)).client_id
@@ -146,11 +151,28 @@ def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
                                                             jwks={"keys": []})
             issued = await tokens.issue(conn, client_id, "system/*.*", 12 * 60)
             doctor = await accounts.by_username(conn, DEMO_DOCTOR)
+            doctor_id = doctor.id if doctor is not None else None
             if clinic and doctor is None:
-                await accounts.create(conn, kind="staff", username=DEMO_DOCTOR, display_name="Демо-педиатр",
-                                      password=password, roles=[("pediatrician", clinic)])
+                doctor_id = await accounts.create(conn, kind="staff", username=DEMO_DOCTOR,
+                                                  display_name="Демо-педиатр", password=password,
+                                                  roles=[("pediatrician", clinic)])
             elif doctor is not None:
                 await accounts.set_password(conn, doctor.id, password)
+            # the doctor is the pediatrician of the district with the most kinds of work in "my day"
+            district = await busiest_district(conn, clinic, today_moscow()) if clinic else None
+            described = ""
+            if district is not None and doctor_id is not None:
+                await accounts.set_practitioner(conn, doctor_id, district.practitioner_id)
+                d = district.day
+                described = (f", district {district.number}: {len(d.examinations)} examinations this month, "
+                             f"{len(d.vaccinations)} children with overdue vaccinations, {d.results.unseen} results "
+                             f"not seen, {len(d.referrals)} referrals without a consultation")
+            registrar = await accounts.by_username(conn, DEMO_REGISTRAR)
+            if clinic and registrar is None:
+                await accounts.create(conn, kind="staff", username=DEMO_REGISTRAR, display_name="Демо-регистратор",
+                                      password=password, roles=[("registrar", clinic)])
+            elif registrar is not None:
+                await accounts.set_password(conn, registrar.id, password)
             parent = await accounts.by_username(conn, DEMO_PARENT)
             if child and parent is None:
                 parent_id = await accounts.create(conn, kind="family", username=DEMO_PARENT,
@@ -160,7 +182,7 @@ def _demo_access(clinic: str | None, child: str | None, password: str) -> str:
             elif parent is not None:
                 await accounts.set_password(conn, parent.id, password)
             await conn.commit()
-            return issued.access_token
+            return issued.access_token, described
 
     with database(get_settings()) as url:
         return asyncio.run(work(url))

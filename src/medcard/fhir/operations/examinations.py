@@ -1,7 +1,9 @@
 """``Patient/{id}/$examinations?date=YYYY-MM-DD``: the child's preventive examinations and where each stands.
 
 A Parameters resource with one ``examination`` per scheduled examination of the act in force on
-its due date (514н, 211н): its window, the specialists and tests it requires, its status on the
+its due date (514н, 211н; ``actVersion`` names the amending order when the row's version comes
+from one): its window, the specialists and tests it requires (``conditional`` ones only for the
+children their ``condition`` names, not counted as missing), its status on the
 date (``done``, ``due``, ``overdue``, ``not-due``), who and what is still missing, the health and
 physical-education groups given, and the examination Encounters on record in its window; plus the
 periods no loaded act covers (``gap``) and the facts that could not be read (``skipped``).
@@ -37,9 +39,14 @@ def _examination(item: ExaminationStatus, facts: record.ExaminationFacts) -> Par
         part("status", "Coding", {"system": "urn:medcard:code-system:examination-status", "code": item.status,
                                   "display": STATUS_DISPLAY[item.status]}),
     ]
+    if exam.visit.effective.act:
+        parts.append(part("actVersion", "String", exam.visit.effective.act))
     for req in exam.specialists:
-        parts.append(group("specialist", [part("code", "Code", req.code), part("name", "String", req.name_ru),
-                                          part("seen", "Boolean", req.code in item.seen_by)]))
+        specialist = [part("code", "Code", req.code), part("name", "String", req.name_ru),
+                      part("seen", "Boolean", req.code in item.seen_by)]
+        if req.conditional and req.condition_ru:  # listed for the children the condition names; does not decide
+            specialist += [part("conditional", "Boolean", True), part("condition", "String", req.condition_ru)]
+        parts.append(group("specialist", specialist))
     parts += [group("test", [part("code", "Code", req.code), part("name", "String", req.name_ru),
                              part("done", "Boolean", req.code not in item.missing_tests)]) for req in exam.tests]
     parts += [part("missingSpecialist", "Code", code) for code in item.missing_specialists]

@@ -99,13 +99,17 @@ SELECT x.s, r.resource_type, r.id, r.content
 """
 
 
+def section_params(patient_id: str) -> dict[str, Any]:
+    """The parameters of :data:`SECTIONS_SQL` (the chart page reads it within a statement of its own)."""
+    c = config()
+    return {"p": patient_id, "problem": c["problemStatuses"], "allergy_out": c["allergyExcludedStatuses"],
+            "medication": c["medicationStatuses"], "order": c["orderStatuses"], "vital": list(c["vitalSignCodes"]),
+            "encounters": c["recentEncounters"], "reports": c["recentReports"], "labs": c["recentLabResults"]}
+
+
 async def sections(conn: AsyncConnection, patient_id: str) -> list[tuple[str, str, str, str]]:
     """(section, type, id, content) of everything the summary shows, in one round trip."""
-    c = config()
-    cur = await conn.execute(SECTIONS_SQL, {
-        "p": patient_id, "problem": c["problemStatuses"], "allergy_out": c["allergyExcludedStatuses"],
-        "medication": c["medicationStatuses"], "order": c["orderStatuses"], "vital": list(c["vitalSignCodes"]),
-        "encounters": c["recentEncounters"], "reports": c["recentReports"], "labs": c["recentLabResults"]})
+    cur = await conn.execute(SECTIONS_SQL, section_params(patient_id))
     return [(s, t, i, content) for s, t, i, content in await cur.fetchall()]
 
 

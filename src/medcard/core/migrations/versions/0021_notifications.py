@@ -7,14 +7,14 @@ send, with their attempts and the time of the next one. ``notification_preferenc
 account's choice of e-mail. ``notification_mark`` is where the scans got to.
 
 Revision ID: 0021
-Revises: 0013
+Revises: 0019
 Create Date: 2026-12-07
 """
 
 from alembic import op
 
 revision = "0021"
-down_revision = "0013"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
