@@ -133,6 +133,9 @@ def test_an_unknown_code_is_not_issued(server: ServerThread) -> None:
     page = httpx.get(f"http://127.0.0.1:{server.port}/verify/AAAA-BBBB-CCCC")
     assert page.status_code == 404
     assert "не выдавался" in page.text
+    english = httpx.get(f"http://127.0.0.1:{server.port}/verify/AAAA-BBBB-CCCC?lang=en")
+    assert english.status_code == 404
+    assert "medcard issued no document with this code" in english.text
     page = httpx.get(f"http://127.0.0.1:{server.port}/verify/%3Cscript%3E")
     assert page.status_code == 404
     assert "<script>" not in page.text

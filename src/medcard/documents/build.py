@@ -332,7 +332,7 @@ def certificate(source: Source, docref: Resource, kind: str, clinic: views.Clini
                                     ("Пол", c.sex), ("Адрес места жительства", c.address),
                                     ("Медицинская организация", f"{clinic.name}, {clinic.address}".strip(", "))]
     if kind == "certificate-086":
-        items.insert(0, ("Место предъявления (учёба, работа)", _destination(purpose)))
+        items.insert(0, ("Место предъявления", _destination(purpose)))
     elif kind == "certificate" and purpose:
         items.insert(0, ("Цель выдачи", purpose))
     items += [("Профилактические прививки", vaccination_summary(source, on)),

@@ -4,7 +4,7 @@ Anyone holding the paper (a school nurse, a sports club) can check it: whether s
 was issued, of which kind, by which organization, when, and whether it was revoked. Nothing of
 the child's record is shown, not even the name, unless the reader is signed in and the access
 policy lets them read that child's record (that read is decided by the gate and audited).
-Until the web layer's shared layout lands, the page is a template of its own in ``templates/``.
+The page is the web layer's (``web/templates/documents/verify.html``), in Russian or English.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from medcard.core.errors import NotFound
 from medcard.documents import kinds, pdf, registry, views
 from medcard.documents.registry import Issued
 from medcard.fhir import store
+from medcard.web.render import page
 
 router = APIRouter()
-HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
+HEADERS = {"X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}  # page() adds no-store
 
 
 @router.get("/verify/{code}", include_in_schema=False)
@@ -34,11 +35,11 @@ async def verify(request: Request, code: str) -> HTMLResponse:
     async with db.connection() as conn:
         issued = await registry.find(conn, code)
     if issued is None:
-        return _page({"found": False, "code": code[:40]}, status=404)
+        return _page(request, {"found": False, "code": code[:40]}, status=404)
     context: dict[str, Any] = {"found": True, "code": issued.code, "issued": issued,
                                "kind": kinds.KINDS.get(issued.kind, kinds.Kind(issued.kind, issued.kind)).title}
     context["details"] = await _details(request, issued)
-    return _page(context)
+    return _page(request, context)
 
 
 async def _details(request: Request, issued: Issued) -> dict[str, str] | None:
@@ -64,5 +65,5 @@ async def _details(request: Request, issued: Issued) -> dict[str, str] | None:
             "doctor": issued.doctor_name or "", "reason": issued.revoked_reason or ""}
 
 
-def _page(context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(pdf.env().get_template("verify.html").render(**context), status_code=status, headers=HEADERS)
+def _page(request: Request, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+    return page(request, "documents/verify.html", context, status=status, headers=HEADERS)
