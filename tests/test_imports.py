@@ -61,6 +61,9 @@ LAYERS: dict[str, str] = {
     "medcard.access.sessions": SURFACE,
     "medcard.access.hardening": SURFACE,
     "medcard.access.clientauth": SURFACE,
+    "medcard.documents": DOMAIN,  # rendering, signing, the registry of issued documents
+    "medcard.documents.pages": SURFACE,  # /verify/{code}
+    "medcard.documents.commands": SURFACE,  # `medcard documents render|verify|revoke`
 }
 
 # Which layers each layer may import (its own included).

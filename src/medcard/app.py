@@ -19,7 +19,10 @@ from medcard.config import Settings, get_settings
 from medcard.core.db import Database
 from medcard.core.gcfreeze import freeze_loaded
 from medcard.core.time import today_moscow
+from medcard.documents.pages import router as documents_router
 from medcard.fhir.api import errors as fhir_errors
+from medcard.fhir.api.archive_status import routes as archive_routes
+from medcard.fhir.api.binary import routes as binary_routes
 from medcard.fhir.api.bulk import router as bulk_router
 from medcard.fhir.api.disconnect import CancelOnDisconnect
 from medcard.fhir.api.http import InputGuard
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                   openapi_url=None)
     app.state.settings = settings
     app.include_router(bulk_router)  # before the generic routes, which would take its paths
+    app.router.routes.extend([*binary_routes.routes, *archive_routes.routes])  # files: before the generic routes
     app.router.routes.extend(fhir_router.routes)  # plain Starlette routes (see FhirRoutes)
     fhir_errors.install(app)
 
@@ -122,5 +126,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         return Response("ok", media_type="text/plain")
 
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
+    app.include_router(documents_router)  # /verify/{code}: the public check of an issued document
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
     return app

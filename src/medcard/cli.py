@@ -10,6 +10,7 @@ import typer
 
 from medcard import __version__, launch
 from medcard.config import get_settings
+from medcard.documents.commands import documents_app
 from medcard.launch import database, schema_ready, setup_logging
 
 app = typer.Typer(help="medcard: the electronic medical record of a city's children's clinics.",
@@ -176,6 +177,7 @@ def _register_access_commands() -> None:
 
 
 _register_access_commands()
+app.add_typer(documents_app, name="documents")  # medcard documents render|verify|revoke
 
 
 @app.command("synth")

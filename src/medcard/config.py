@@ -7,6 +7,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -99,6 +100,19 @@ class Settings(BaseSettings):
                                     "full family accounts (the city portal in production).")
     oidc_client_id: str | None = Field(default=None, description="medcard's client id at the OIDC provider.")
     oidc_client_secret: str | None = Field(default=None, description="medcard's client secret at the provider.")
+    # documents: where files (PDFs, record archives) are kept
+    blob_store: Literal["directory", "s3"] = Field(
+        default="directory", description="Where files (PDFs, record archives) are kept: `directory` (under "
+        "MEDCARD_BLOB_DIR) or `s3` (S3-compatible object storage, for several servers).")
+    blob_dir: Path | None = Field(default=None, description="The blob directory; default MEDCARD_HOME/blobs.")
+    s3_endpoint_url: str | None = Field(default=None, description="URL of the S3-compatible storage "
+                                        "(unset: Amazon S3 itself).")
+    s3_bucket: str | None = Field(default=None, description="Bucket of the blob store (it must exist).")
+    s3_prefix: str = Field(default="", description="Prefix of the blob store's object names in the bucket.")
+    s3_region: str = Field(default="us-east-1", description="Region of the S3 storage.")
+    s3_access_key_id: str | None = Field(default=None, description="Access key of the S3 storage (unset: "
+                                         "boto3's own lookup: environment, instance role).")
+    s3_secret_access_key: str | None = Field(default=None, description="Secret key of the S3 storage.")
 
     # notifications to families
     smtp_host: str | None = Field(default=None, description="Mail server for notifications and sign-up codes; "

@@ -27,7 +27,9 @@ def test_metadata_lists_the_required_types_with_their_interactions(http: httpx.C
     assert {i["code"] for i in patient["interaction"]} >= {"read", "vread", "create", "update", "patch", "delete",
                                                           "history-instance", "history-type", "search-type"}
     assert {o["name"] for o in patient["operation"]} == {"everything", "summary", "export", "growth", "growth-chart",
-                                                         "immds-forecast", "examinations"}
+                                                         "immds-forecast", "examinations", "record-book",
+                                                         "record-archive"}
+    assert {o["name"] for o in resources["DocumentReference"]["operation"]} == {"pdf"}
     assert {o["name"] for o in resources["Group"]["operation"]} == {"export"}
     assert {o["name"] for o in cs["rest"][0]["operation"]} == {"export", "import"}
     assert {i["code"] for i in cs["rest"][0]["interaction"]} == {"transaction", "batch", "history-system"}

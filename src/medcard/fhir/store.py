@@ -156,6 +156,28 @@ async def existing(conn: AsyncConnection, refs: Iterable[tuple[str, str]], visib
     return {(t, i): not d for t, i, d in await cur.fetchall()}
 
 
+async def read_many(conn: AsyncConnection, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+    """The current, not deleted versions of the given (type, id) pairs, in one statement (absent: none)."""
+    pairs = list(set(refs))
+    if not pairs:
+        return {}
+    cur = await conn.execute(
+        f"SELECT {', '.join('r.' + c for c in _COLUMNS.split(', '))} FROM resource r "
+        "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON r.resource_type = k.t AND r.id = k.i WHERE NOT r.deleted",
+        ([p[0] for p in pairs], [p[1] for p in pairs]))
+    return {(s.resource_type, s.id): s for s in map(_stored, await cur.fetchall())}
+
+
+async def referring(conn: AsyncConnection, patient_id: str, target_type: str, target_id: str) -> list[Stored]:
+    """The current resources of ``patient_id``'s record that refer to ``target_type/target_id`` (by any
+    reference search parameter), through ``sp_reference_target_idx``: one visit's findings, orders and notes."""
+    cur = await conn.execute(
+        f"SELECT {', '.join('r.' + c for c in _COLUMNS.split(', '))} FROM resource r WHERE (r.resource_type, r.id) IN "
+        "(SELECT i.resource_type, i.resource_id FROM sp_reference i WHERE i.target_type = %s AND i.target_id = %s) "
+        "AND r.patient_id = %s AND NOT r.deleted", (target_type, target_id, patient_id))
+    return [_stored(row) for row in await cur.fetchall()]
+
+
 # history ---------------------------------------------------------------------
 
 

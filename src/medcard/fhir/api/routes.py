@@ -406,7 +406,20 @@ async def _operation_access(conn: AsyncConnection, gate: Gate, op: Operation, rt
                 raise Forbidden(f"{entity} shows {rtype_shown} resources, which your role or token does not "
                                 "reach") from None
         return
+    if op.access == "read" and rtype is not None and rid is not None:  # one resource of a record (a document)
+        await _resource_access(conn, gate, rtype, rid, entity)
+        return
     require_system(gate, entity)
+
+
+async def _resource_access(conn: AsyncConnection, gate: Gate, rtype: str, rid: str, entity: str) -> None:
+    """An operation on one resource is decided as a read of it; refused exactly as a missing one."""
+    missing = f"{rtype}/{rid} is not known"
+    current = await store.read_current(conn, rtype, rid)
+    if current is None:
+        raise NotFound(missing)
+    await gate.check(current.patient_id, rtype, "read", entity=entity, subtype="read", content=current.content,
+                     missing=missing)
 
 
 CLINIC_LIST_ROLES = ("pediatrician", "nurse", "clinic-admin")

@@ -11,6 +11,7 @@ from typing import Any
 from medcard.config import Settings
 from medcard.core.jobs import Handler, JobContext
 from medcard.core.time import fhir_instant, utcnow
+from medcard.documents.archive_job import RECORD_ARCHIVE, run_record_archive
 from medcard.fhir.bulk.export import ExportRequest, export
 from medcard.fhir.bulk.importer import Importer, ImportReport
 
@@ -53,4 +54,5 @@ async def run_import(settings: Settings, ctx: JobContext) -> dict[str, Any]:
 
 def handlers(settings: Settings) -> dict[str, Handler]:
     """The job handlers, bound to the settings (where the files go)."""
-    return {EXPORT: partial(run_export, settings), IMPORT: partial(run_import, settings)}
+    return {EXPORT: partial(run_export, settings), IMPORT: partial(run_import, settings),
+            RECORD_ARCHIVE: partial(run_record_archive, settings)}

@@ -18,18 +18,22 @@ __all__ = ["Handler", "Operation", "OperationCall", "Result", "find", "registry"
 def registry() -> tuple[Operation, ...]:
     """Every operation medcard implements."""
     from medcard.fhir.operations import (
+        document_pdf,
         everything,
         examinations,
         export,
         growth,
         immds_forecast,
         import_,
+        record_archive,
+        record_book,
         summary,
         vaccination_worklist,
     )
 
     return (everything.OPERATION, summary.OPERATION, *export.OPERATIONS, import_.OPERATION, *growth.OPERATIONS,
-            immds_forecast.OPERATION, examinations.OPERATION, vaccination_worklist.OPERATION)
+            immds_forecast.OPERATION, examinations.OPERATION, vaccination_worklist.OPERATION,
+            record_archive.OPERATION, document_pdf.OPERATION, record_book.OPERATION)
 
 
 def find(name: str, rtype: str | None, rid: str | None) -> Operation | None:

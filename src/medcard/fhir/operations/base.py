@@ -68,8 +68,8 @@ class Operation:
     handler: Handler
     documentation: str = ""
     raw_body: bool = False  # the handler reads the request body itself (uploads)
-    # Who may invoke it: "read" or "export" of the one patient it is invoked on (the policy decides),
-    # or "system": backend services only.
+    # Who may invoke it: "read" or "export" of the one patient it is invoked on (the policy decides), "read"
+    # of the one resource it is invoked on (DocumentReference/{id}/$pdf), or "system": backend services only.
     access: str = "system"
     # The types of the record, besides the Patient, that its answer shows: the requester must be allowed to
     # read each of them (their role and scopes), or the operation is refused as the record would be.

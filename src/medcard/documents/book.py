@@ -1,0 +1,169 @@
+"""The record book: a child's whole record in one signed PDF.
+
+A summary (the child, the clinic and district doctor, groups, allergies, problems), growth charts
+(WHO, the pediatric engine's SVG) with the measurements table, the vaccinations with the forecast,
+then every visit and every result in time order, year by year, behind a table of contents whose
+entries link to their pages. The record is read once through the gate (as ``$everything``);
+WeasyPrint lays the whole book out in memory, so its size bounds the memory (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from markupsafe import Markup
+from psycopg import AsyncConnection
+
+from medcard.access.gate import Gate
+from medcard.config import Settings, get_settings
+from medcard.core.time import today_moscow
+from medcard.documents import build, kinds, source, views
+from medcard.documents.pdf import number
+from medcard.documents.render import Issuer, RenderedPdf, issue
+from medcard.documents.source import Resource, Source
+from medcard.pediatrics import growth_assessment, growth_chart
+from medcard.pediatrics import record as facts
+
+CHARTS = (("weight-for-age", "Масса тела"), ("height-for-age", "Длина / рост"), ("bmi-for-age", "Индекс массы тела"),
+          ("head-circumference-for-age", "Окружность головы"))
+_LAB = "laboratory"
+
+
+async def record_book(conn: AsyncConnection, gate: Gate, patient_id: str, *, settings: Settings | None = None) -> bytes:
+    """The signed PDF of the child's whole record (404 when the requester may not read it, audited)."""
+    return (await issue_record_book(conn, gate, patient_id, settings=settings)).data
+
+
+async def issue_record_book(conn: AsyncConnection, gate: Gate, patient_id: str, *,
+                            settings: Settings | None = None, on: date | None = None) -> RenderedPdf:
+    """The record book with its registry entry (code, verification URL)."""
+    settings = settings or get_settings()
+    await source.check_record(gate, patient_id, f"Patient/{patient_id}/$record-book")
+    src = await source.whole_record(conn, gate, patient_id)
+    issuer = _issuer(src, gate)
+    kind = kinds.KINDS["record-book"]
+    context = {**build.header(src, title=kind.title, form="", clinic=issuer.clinic, doctor=issuer.doctor,
+                              doctor_label="Участковый врач"),
+               **book(src, on or today_moscow())}
+    return await issue(conn, settings, kind=kind.code, template="book.html", context=context, issuer=issuer,
+                       patient_id=patient_id, docref_id=None)
+
+
+def _issuer(src: Source, gate: Gate) -> Issuer:
+    clinic = views.clinic(src, src.patient.get("managingOrganization"))
+    if clinic is None:  # no attachment: the clinic of the latest visit
+        visits = sorted(src.of("Encounter"), key=views.when)
+        clinic = next((c for c in (views.clinic(src, e.get("serviceProvider")) for e in reversed(visits)) if c), None)
+    doctor = next((p for p in (views.person(src, r) for r in src.patient.get("generalPractitioner", [])) if p), None)
+    if clinic is None:
+        clinic = views.Clinic("medcard", "medcard")
+    return Issuer(clinic, doctor or views.Person(gate.requester.name))
+
+
+def book(src: Source, on: date) -> dict[str, Any]:
+    chronic, _ = build.problems(src)
+    chronology = _chronology(src)
+    return {
+        "on": on, "chronic": chronic, "allergies": build.allergies(src),
+        "health_group": build.latest_group(src, "health-group"), "pe_group": build.latest_group(src, "pe-group"),
+        "charts": _charts(src), "measurements": _measurements(src),
+        "vaccinations": build.vaccination_rows(src, [i for i in src.of("Immunization")
+                                                     if i.get("status") == "completed"]),
+        **build.forecast(src, on),
+        "years": chronology,
+        "counts": {"visits": sum(len([x for x in y["items"] if x["type"] == "visit"]) for y in chronology),
+                   "results": sum(len([x for x in y["items"] if x["type"] == "report"]) for y in chronology)},
+    }
+
+
+def _assessment(src: Source) -> growth_assessment.Assessment | None:
+    patient = facts.patient_from(src.patient)
+    if isinstance(patient, str):
+        return None
+    return growth_assessment.assess(patient, facts.growth_from(src.of("Observation")))
+
+
+def _charts(src: Source) -> list[dict[str, Any]]:
+    """The WHO charts of the indicators the child was measured for (inline SVG: its text in the book's font)."""
+    assessed, sex = _assessment(src), src.patient.get("gender")
+    if assessed is None or sex not in ("male", "female"):
+        return []
+    out = []
+    for indicator, label in CHARTS:
+        points = [(float(r.age_days), r.value) for r in assessed.results
+                  if r.indicator == indicator and r.z is not None]
+        if not points:
+            continue
+        svg = growth_chart.render_growth_chart(indicator, sex, points, lang="ru")
+        svg = (svg.replace('font-family="sans-serif"', 'font-family="PT Sans"')
+               .replace("chart-title", f"chart-{indicator}"))
+        out.append({"label": label, "svg": Markup(svg)})  # noqa: S704 - medcard's own SVG of numbers and fixed labels
+    return out
+
+
+def _measurements(src: Source) -> list[dict[str, str]]:
+    """One row per day measured: weight, length/height, BMI, head, and their z-scores."""
+    assessed = _assessment(src)
+    if assessed is None:
+        return []
+    blank = {k: "" for k in ("weight", "weight_z", "height", "height_z", "bmi", "bmi_z", "head", "head_z")}
+    days: dict[date, dict[str, str]] = defaultdict(lambda: dict(blank))
+    birth = views.birth_date(src.patient)
+    for r in assessed.results:
+        row = days[r.on]
+        key = {"weight-for-age": "weight", "height-for-age": "height", "bmi-for-age": "bmi",
+               "head-circumference-for-age": "head"}.get(r.indicator)
+        if key is None:
+            continue
+        row[key] = number(r.value, 2 if key == "weight" else 1)
+        row[key + "_z"] = "" if r.z is None else number(r.z, 2)
+    return [{"date": d.isoformat(), "age": build.age_text(birth, d), **days[d]} for d in sorted(days)]
+
+
+def _chronology(src: Source) -> list[dict[str, Any]]:
+    """Every visit and every result (a report, or a laboratory result outside any report) by year, in time order."""
+    notes: dict[str, list[Resource]] = defaultdict(list)
+    for doc in src.of("DocumentReference"):
+        for ref in (doc.get("context") or {}).get("encounter", []):
+            notes[str(ref.get("reference"))].append(doc)
+    in_reports = {str(x.get("reference")) for r in src.of("DiagnosticReport") for x in r.get("result", [])}
+    items: list[dict[str, Any]] = []
+    for e in src.of("Encounter"):
+        if e.get("status") in ("planned", "cancelled", "entered-in-error"):
+            continue
+        items.append({"type": "visit", "when": views.when(e), **build.visit_summary(src, e),
+                      "visit": build.visit(src, e, None),
+                      "text": build.without_structured([p for d in notes.get(f"Encounter/{e['id']}", [])
+                                                        for p in build.protocol(d)])})
+    for report in build.reports(src, src.of("DiagnosticReport")):
+        items.append({"type": "report", **report})
+    loose = [o for o in src.of("Observation") if f"Observation/{o['id']}" not in in_reports
+             and any(views.code_in(c, "http://terminology.hl7.org/CodeSystem/observation-category") == _LAB
+                     for c in o.get("category", []))]
+    by_day: dict[str, list[Resource]] = defaultdict(list)
+    for o in loose:
+        by_day[views.when(o)[:10]].append(o)
+    for on, found in by_day.items():  # results outside a report: one entry a day
+        items.append({"type": "report", "title": "Результаты исследований", "when": on, "issued": "",
+                      "performer": "", "conclusion": "",
+                      "results": [{"name": views.text(o.get("code")), "value": views.value(o),
+                                   "range": views.reference_range(o), "flag": views.flag(o)}
+                                  for o in sorted(found, key=views.when)]})
+    for item in items:
+        if item["type"] == "report":
+            item["lines"] = "\n".join(_line(r) for r in item["results"])
+    items.sort(key=lambda x: str(x["when"]))
+    years: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        years[str(item["when"])[:4] or "—"].append(item)
+    return [{"year": y, "items": years[y]} for y in sorted(years)]
+
+
+def _line(result: dict[str, str]) -> str:
+    """A result as one line of text: a book of thousands of results lays them out as lines, not table rows
+    (WeasyPrint lays out a line of text several times faster than a table row: docs/performance.md)."""
+    extra = f" ({result['range']})" if result["range"] else ""
+    flag = f" — {result['flag']}" if result["flag"] else ""
+    return f"{result['name']}: {result['value']}{extra}{flag}"
