@@ -29,6 +29,7 @@ from medcard.fhir.api.http import InputGuard
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
+from medcard.portal.pages import router as portal_router
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
 
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             await conn.execute("SELECT 1")
         return Response("ok", media_type="text/plain")
 
+    app.include_router(portal_router)  # the family portal: /my/..., /manifest.webmanifest
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document
     mount_access(app, settings)  # sign-in pages, OAuth/SMART endpoints, security headers and rate limit
