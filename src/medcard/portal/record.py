@@ -489,10 +489,15 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
         out.append(Attention("alert", "Просрочена прививка: " + ", ".join(overdue), "vaccinations"))
     if due:
         out.append(Attention("warn", "Пора сделать прививку: " + ", ".join(due), "vaccinations"))
-    for e in examinations_due(loaded, on):
-        if e.status == "overdue":
-            out.append(Attention("alert", f"Пропущен профилактический осмотр: {e.label}", "plan"))
-        elif e.status == "due":
+    exams = examinations_due(loaded, on)
+    missed = [e for e in exams if e.status == "overdue"]
+    if len(missed) == 1:
+        out.append(Attention("alert", f"Пропущен профилактический осмотр: {missed[0].label}", "plan"))
+    elif missed:  # one line, not a wall of them: the plan lists each
+        out.append(Attention("alert", f"Пропущены профилактические осмотры: {len(missed)}, последний — "
+                                      f"{max(missed, key=lambda e: e.due_until).label}", "plan"))
+    for e in exams:
+        if e.status == "due":
             out.append(Attention("warn", f"Пора пройти профилактический осмотр: {e.label}", "plan"))
     for p in plan(loaded):
         out.append(Attention("info", f"Направление: {p.what}", "plan"))
@@ -511,11 +516,12 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
 def next_event(loaded: Loaded, on: date) -> tuple[str, date] | None:
     """The next thing on the calendar: the soonest vaccination or examination window, or a referral."""
     candidates: list[tuple[date, str]] = []
-    for v in vaccinations(loaded, on):
-        if v.status in ("due", "not-due", "overdue") and v.due is not None:
+    for v in vaccinations(loaded, on):  # what is overdue is on the attention list already
+        if v.status in ("due", "not-due") and v.due is not None:
             candidates.append((max(v.due, on), f"Прививка: {v.disease}"))
     for e in examinations_due(loaded, on):
-        candidates.append((max(e.due_from, on), f"Профилактический осмотр: {e.label}"))
+        if e.status != "overdue":
+            candidates.append((max(e.due_from, on), f"Профилактический осмотр: {e.label}"))
     for p in plan(loaded):
         day = record.day_of(p.on)
         if day is not None and day >= on:
