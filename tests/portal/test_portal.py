@@ -84,8 +84,14 @@ def test_the_record_reads_in_plain_russian(family: Family, sign_in: SignIn) -> N
     assert "в норме" in text
     assert "норма: 110–140 г/л" in text
     assert "Вирусный гепатит B" in text  # vaccinations: one row per disease
-    assert "<svg" in text  # the growth chart and its centiles in words
-    assert "центиль" in text
+    assert "центиль: больше, чем у" in text  # growth: the centiles in words, the charts one tap away
+    growth = sign_in(family.parent).get(f"/my/children/{family.toddler}/growth")
+    assert growth.text.count("<svg") == 2
+    assert "Масса тела к возрасту" in growth.text
+    results = sign_in(family.parent).get(f"/my/children/{family.toddler}/results")
+    assert "Лейкоциты" in results.text
+    assert "выше нормы" in results.text
+    assert page.headers["content-encoding"] == "gzip"  # a phone gets the record compressed
     assert "Гипертрофия аденоидов" in text  # the active problem
     assert "Амоксициллин" in text  # the allergy
     assert "Справка в детский сад" in text
@@ -93,7 +99,7 @@ def test_the_record_reads_in_plain_russian(family: Family, sign_in: SignIn) -> N
 
 def test_another_childs_pages_are_the_same_404_as_a_missing_child(family: Family, sign_in: SignIn) -> None:
     parent = sign_in(family.parent)
-    for path in ("", "/documents", "/documents/all", f"/documents/{family.document}/pdf"):
+    for path in ("", "/documents", "/results", "/growth", "/documents/all", f"/documents/{family.document}/pdf"):
         other = parent.get(f"/my/children/{family.other}{path}")
         missing = parent.get(f"/my/children/no-such-child{path}")
         assert other.status_code == missing.status_code == 404, path
