@@ -45,6 +45,7 @@ class Loaded:
     patient: Resource
     by_type: dict[str, list[Resource]]
     refs: dict[str, Resource]
+    memo: dict[tuple[str, date], Any] = field(default_factory=dict)  # the forecasts of this page, worked out once
 
     def of(self, rtype: str) -> list[Resource]:
         return self.by_type.get(rtype, [])
@@ -280,6 +281,14 @@ class Vaccination:
 
 def vaccinations(loaded: Loaded, on: date) -> list[Vaccination]:
     """One row per disease of the national calendar: doses given, the last one, the next one's window."""
+    key = ("vaccinations", on)
+    if key not in loaded.memo:
+        loaded.memo[key] = _vaccinations(loaded, on)
+    result: list[Vaccination] = loaded.memo[key]
+    return result
+
+
+def _vaccinations(loaded: Loaded, on: date) -> list[Vaccination]:
     facts = record.patient_from(loaded.patient)
     if isinstance(facts, str):
         return []
@@ -313,6 +322,14 @@ class Examination:
 
 def examinations_due(loaded: Loaded, on: date) -> list[Examination]:
     """Preventive examinations due or overdue now, and the next one to come."""
+    key = ("examinations", on)
+    if key not in loaded.memo:
+        loaded.memo[key] = _examinations_due(loaded, on)
+    result: list[Examination] = loaded.memo[key]
+    return result
+
+
+def _examinations_due(loaded: Loaded, on: date) -> list[Examination]:
     facts = record.patient_from(loaded.patient)
     if isinstance(facts, str):
         return []
@@ -470,7 +487,7 @@ def documents(loaded: Loaded) -> list[Document]:
 class Attention:
     tone: str  # alert, warn, info
     text: str
-    anchor: str  # the part of the record page it is about
+    anchor: str  # where it is, after the child's address: "#vaccinations" on the record, or "/documents"
 
 
 def _recent(value: str, on: date) -> bool:
@@ -486,30 +503,30 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
     overdue = [v.disease for v in vacc if v.status == "overdue"]
     due = [v.disease for v in vacc if v.status == "due"]
     if overdue:
-        out.append(Attention("alert", "Просрочена прививка: " + ", ".join(overdue), "vaccinations"))
+        out.append(Attention("alert", "Просрочена прививка: " + ", ".join(overdue), "#vaccinations"))
     if due:
-        out.append(Attention("warn", "Пора сделать прививку: " + ", ".join(due), "vaccinations"))
+        out.append(Attention("warn", "Пора сделать прививку: " + ", ".join(due), "#vaccinations"))
     exams = examinations_due(loaded, on)
     missed = [e for e in exams if e.status == "overdue"]
     if len(missed) == 1:
-        out.append(Attention("alert", f"Пропущен профилактический осмотр: {missed[0].label}", "plan"))
+        out.append(Attention("alert", f"Пропущен профилактический осмотр: {missed[0].label}", "#plan"))
     elif missed:  # one line, not a wall of them: the plan lists each
         out.append(Attention("alert", f"Пропущены профилактические осмотры: {len(missed)}, последний — "
-                                      f"{max(missed, key=lambda e: e.due_until).label}", "plan"))
+                                      f"{max(missed, key=lambda e: e.due_until).label}", "#plan"))
     for e in exams:
         if e.status == "due":
-            out.append(Attention("warn", f"Пора пройти профилактический осмотр: {e.label}", "plan"))
+            out.append(Attention("warn", f"Пора пройти профилактический осмотр: {e.label}", "#plan"))
     for p in plan(loaded):
-        out.append(Attention("info", f"Направление: {p.what}", "plan"))
+        out.append(Attention("info", f"Направление: {p.what}", "#plan"))
     results = unread.get("result") or sum(1 for r in loaded.of("DiagnosticReport") if _recent(when(r, "issued"), on))
     if results:
-        out.append(Attention("info", f"Новые результаты анализов: {results}", "results"))
+        out.append(Attention("info", f"Новые результаты анализов: {results}", "#results"))
     docs = unread.get("document") or sum(1 for d in loaded.of("DocumentReference")
                                          if _recent(str(d.get("date", "")), on))
     if docs:
-        out.append(Attention("info", f"Новые документы: {docs}", "documents"))
+        out.append(Attention("info", f"Новые документы: {docs}", "/documents"))
     if unread.get("access"):
-        out.append(Attention("info", "Изменён доступ к медкарте", "access"))
+        out.append(Attention("info", "Изменён доступ к медкарте", "/access"))
     return out
 
 
