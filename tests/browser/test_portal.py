@@ -78,6 +78,11 @@ def look(page: Page, name: str, check_axe: Callable[[Page], None], *, targets: b
         fits_the_phone(page)
     else:
         assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    # the phone's large-text setting: twice the text size still reads without scrolling sideways
+    page.evaluate("document.documentElement.style.fontSize = '200%'")
+    wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.evaluate("document.documentElement.style.fontSize = ''")
+    assert wide <= 0, f"{page.url} scrolls sideways by {wide}px at 200% text"
     check_axe(page)
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"portal-{name}-{page.phone}.png"  # type: ignore[attr-defined]
