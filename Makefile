@@ -33,7 +33,7 @@ lint: $(VENV)/.installed
 ## messages: extract the pages' texts (Russian msgids) and merge them into the English catalog to translate
 messages: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F src/medcard/web/babel.cfg -k N_ --no-location --omit-header \
-		-o $(VENV)/messages.pot src/medcard/web src/medcard/access
+		-o $(VENV)/messages.pot src/medcard/web src/medcard/access src/medcard/portal
 	$(BIN)/pybabel -q update -i $(VENV)/messages.pot -d src/medcard/web/locale -l en --no-fuzzy-matching \
 		--width 120 --ignore-pot-creation-date
 

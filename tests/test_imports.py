@@ -48,6 +48,7 @@ LAYERS: dict[str, str] = {
     "medcard.worker": SURFACE,
     "medcard.domains": SURFACE,  # hands the domains' derived tables to the store, for every entry point
     "medcard.web": SURFACE,  # the workspace and portal pages, when they come
+    "medcard.portal": SURFACE,  # the family portal (/my): its pages and how they read a record
     "medcard.fhir.api": SURFACE,  # the FHIR REST routes
     "medcard.fhir.bulk.cli": SURFACE,  # `medcard import` / `export`: progress bar and summary
     "medcard.access.commands": SURFACE,  # `medcard user`, `link`, `client`, `token`

@@ -29,6 +29,7 @@ from medcard.fhir.api.http import InputGuard
 from medcard.fhir.api.routes import router as fhir_router
 from medcard.fhir.search.params import registry
 from medcard.fhir.spec import r4
+from medcard.portal.pages import router as portal_router
 from medcard.web.errors import internal_error_page
 from medcard.web.mount import mount_web
 from medcard.web.workspace import day as workspace_day
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         return Response("ok", media_type="text/plain")
 
     app.include_router(workspace_day.router)  # «Мой день», the inbox, the registry (before the web layer's /app/)
+    app.include_router(portal_router)  # the family portal: /my/..., /manifest.webmanifest
     mount_web(app)  # the pages' routes (static files, /app, /my) and their HTML error pages
     app.include_router(chart_pages)  # the chart pages: /app/patients/{id}, its timeline and changes
     app.include_router(documents_router)  # /verify/{code}: the public check of an issued document

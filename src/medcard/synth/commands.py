@@ -94,9 +94,11 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
             return code
         examples = _examples(Path(folder))
         clinic = _clinic_of(Path(folder), examples[0][0]) if examples else None
+        family = _family_children(Path(folder))
     settings = get_settings()
     password = secrets.token_urlsafe(9)  # new at every demo start, printed below
     token, district = _demo_access(clinic, examples[0][0] if examples else None, password)
+    portal = _demo_family(family, password)
     root = f"http://{settings.host}:{port or settings.port}"
     base = f"{root}/fhir/R4"
     _log(f"demo city loaded: {children} children.")
@@ -107,6 +109,8 @@ def demo(children: int = 300, seed: int = 1, port: int | None = None, clinics: i
     _log(f"  the workspace: {root}/app/")
     _log(f"  sign in at {root}/auth/login as {DEMO_DOCTOR} (district pediatrician{district}), {DEMO_REGISTRAR} "
          f"(registrar) or {DEMO_PARENT} (a parent); password {password}")
+    for line in portal:
+        _log(line)
     serve(host=None, port=port, workers=None)
     return 0
 
@@ -186,3 +190,70 @@ def _demo_access(clinic: str | None, child: str | None, password: str) -> tuple[
 
     with database(get_settings()) as url:
         return asyncio.run(work(url))
+
+
+DEMO_FAMILY_PARENT = "mama@example.ru"
+DEMO_TEEN = "teen@example.ru"
+ENP = "urn:oid:1.2.643.2.69.1.1.1.6.228"  # the OMS policy number (ЕНП): a teenager's own access needs it
+
+
+def _family_children(folder: Path) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """Two children for the portal's demo family: (id, name) of a child under 7 and of a teenager of 15-17
+    with an OMS policy (own access from 15); None when the city has no such pair."""
+    today = moscow_today()
+    young: tuple[str, str] | None = None
+    teen: tuple[str, str] | None = None
+    with (folder / "Patient.ndjson").open("rb") as lines:
+        for line in lines:
+            patient = orjson.loads(line)
+            born = date.fromisoformat(patient["birthDate"])
+            age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            name = patient["name"][0]
+            who = (patient["id"], f"{name['family']} {' '.join(name['given'])}")
+            policy = any(i.get("system") == ENP for i in patient.get("identifier", []))
+            if young is None and 1 <= age < 7:
+                young = who
+            elif teen is None and 15 <= age < 18 and policy:
+                teen = who
+    return (young, teen) if young and teen else None
+
+
+def _demo_family(family: tuple[tuple[str, str], tuple[str, str]] | None, password: str) -> list[str]:
+    """The portal's demo family: a parent of both children and the teenager's own sign-in (made once per
+    store); the lines ``medcard demo`` prints about them."""
+    if family is None:
+        return []
+    import asyncio
+
+    import psycopg
+
+    from medcard.access import accounts
+    from medcard.access.requester import Requester
+    from medcard.config import get_settings
+    from medcard.launch import database
+
+    (young, young_name), (teen, teen_name) = family
+
+    async def work(url: str) -> None:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            parent = await accounts.by_username(conn, DEMO_FAMILY_PARENT)
+            if parent is None:
+                parent_id = await accounts.create(conn, kind="family", username=DEMO_FAMILY_PARENT,
+                                                  display_name="Мама (демо)", password=password)
+                for child in (young, teen):
+                    await accounts.link(conn, Requester("system", "medcard demo"), parent_id, child, "parent",
+                                        "демонстрационные данные")
+            else:
+                await accounts.set_password(conn, parent.id, password)
+            own = await accounts.by_username(conn, DEMO_TEEN)
+            if own is None:
+                await accounts.create(conn, kind="family", username=DEMO_TEEN, display_name=teen_name,
+                                      password=password, patient_id=teen, level="full")
+            else:
+                await accounts.set_password(conn, own.id, password)
+            await conn.commit()
+
+    with database(get_settings()) as url:
+        asyncio.run(work(url))
+    return [f"  the family portal (/my/, on a phone): {DEMO_FAMILY_PARENT}, a parent of {young_name} and "
+            f"{teen_name}; {DEMO_TEEN}, the teenager's own sign-in; password {password}"]

@@ -1,5 +1,5 @@
-"""The web layer's own routes: static files, the break-glass page, and the first pages of ``/app``
-and ``/my`` (placeholders until the workspace and the portal replace them)."""
+"""The web layer's own routes: static files, the break-glass page, and the first page of ``/app``
+(a placeholder until the workspace replaces it); the portal's ``/my/`` is ``medcard.portal.pages``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from medcard.fhir.api.access import MAX_REASON
 from medcard.state import database as _db
 from medcard.web.gate import CHART_MISSING, state_reason
 from medcard.web.render import page
-from medcard.web.session import form, require_family, require_staff
+from medcard.web.session import form, require_staff
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,13 +62,6 @@ async def app_home(request: Request) -> Response:
 @router.get("/my")
 async def to_home(request: Request) -> Response:
     return Response(status_code=307, headers={"Location": request.url.path + "/"})
-
-
-@router.get("/my/")
-async def my_home(request: Request) -> Response:
-    """The family portal's start page (a placeholder: the portal replaces it)."""
-    await require_family(request)
-    return page(request, "my/home.html", {})
 
 
 @router.get("/app/patients/{patient_id}/break-glass")

@@ -1,0 +1,269 @@
+"""The family portal's pages: ``/my/`` (the children), ``/my/children/{id}`` (the record in plain Russian),
+``/my/children/{id}/documents`` (every document, as PDF one by one or all in one ZIP), and the web app
+manifest.
+
+Every read goes through :func:`medcard.web.gate.page_gate` with the signed-in family member's
+requester: the policy decides, the audit log records, and a child the person may not see is the
+same 404 page as a child that does not exist. PDFs and the archive are the FHIR operations'
+own code (``$pdf``, ``$record-archive``) called with the page's gate, not a copy of it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from markupsafe import Markup
+from psycopg import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from medcard.access.gate import Gate
+from medcard.core.errors import NotFound
+from medcard.core.time import today_moscow
+from medcard.fhir import store
+from medcard.fhir.api.routes import base_url
+from medcard.fhir.operations import document_pdf, record_archive
+from medcard.fhir.operations.base import OperationCall
+from medcard.notifications import inbox
+from medcard.pediatrics import growth_chart
+from medcard.pediatrics.record import day_of
+from medcard.portal import record as rec
+from medcard.state import database as _db
+from medcard.state import settings as _settings
+from medcard.web.gate import CHART_MISSING, open_chart, page_gate
+from medcard.web.render import env, page, static_url
+from medcard.web.session import PageUser, require_family
+
+router = APIRouter(include_in_schema=False)
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id
+DOCUMENT_MISSING = "no such document"
+NO_STORE = {"Cache-Control": "no-store"}
+VISITS_SHOWN, REPORTS_SHOWN, CONSULTATIONS_SHOWN, RESULTS_PAGE = 5, 1, 5, 30
+MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
+          "ноября", "декабря")
+
+
+def ru_day(value: date | str | None) -> str:
+    """A date as people write it: «12 марта 2025» (ux.md §4)."""
+    day = day_of(value) if isinstance(value, str) else value
+    if day is None:
+        return "не указано"
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+env.filters["ru_day"] = ru_day
+
+
+def _id(value: str, missing: str) -> str:
+    if not _ID.fullmatch(value):
+        raise NotFound(missing)
+    return value
+
+
+async def _open(conn: AsyncConnection, gate: Gate, patient_id: str) -> None:
+    """The audited read of a child's record; missing and refused are the same 404 page."""
+    if await store.read_current(conn, "Patient", patient_id) is None:
+        raise NotFound(CHART_MISSING)
+    await open_chart(gate, patient_id)
+
+
+async def _child(conn: AsyncConnection, gate: Gate, patient_id: str, types: list[str]) -> rec.Loaded:
+    await _open(conn, gate, patient_id)
+    loaded = await rec.load(conn, gate, patient_id, types)
+    if loaded is None:
+        raise NotFound(CHART_MISSING)
+    return loaded
+
+
+def _card(loaded: rec.Loaded, unread: dict[str, int], on: date) -> dict[str, Any]:
+    patient = loaded.patient
+    return {"id": patient["id"], "name": rec.name_of(patient), "birth": patient.get("birthDate"),
+            "gender": patient.get("gender"),
+            "attention": rec.attention(loaded, on, unread), "next": rec.next_event(loaded, on)}
+
+
+@router.get("/my/")
+async def home(request: Request) -> Response:
+    """The signed-in person's children (a teenager with their own account: themself), each with what needs attention."""
+    user = await require_family(request)
+    on = today_moscow()
+    cards = []
+    async with page_gate(request, user) as (conn, gate):
+        children = await gate.policy.readable_patients()
+        unread = await inbox.unread(conn, user.account.id)
+        for pid in children:
+            cards.append(_card(await _child(conn, gate, pid, rec.HOME_TYPES), unread.get(pid, {}), on))
+    cards.sort(key=lambda c: (c["id"] != user.account.patient_id, c["birth"] or ""))
+    return compressed(request, page(request, "my/home.html", {"cards": cards, "own": user.account.patient_id}))
+
+
+@router.get("/my/children/{patient_id}")
+async def child(request: Request, patient_id: str) -> Response:
+    """One child's record in plain Russian: visits, results, consultations, vaccinations, growth, problems,
+    allergies (ux.md §4)."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    on = today_moscow()
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        loaded = await _child(conn, gate, patient_id, rec.RECORD_TYPES)
+        unread = (await inbox.unread(conn, user.account.id)).get(patient_id, {})
+    return compressed(request, page(request, "my/child.html", _record_context(user, loaded, unread, on)))
+
+
+def _record_context(user: PageUser, loaded: rec.Loaded, unread: dict[str, int], on: date) -> dict[str, Any]:
+    visits = rec.visits(loaded)
+    reports = rec.reports(loaded)
+    docs = rec.documents(loaded)
+    return {
+        "child": _card(loaded, unread, on),
+        "own": user.account.patient_id == loaded.patient["id"],
+        "visits": visits[:VISITS_SHOWN], "visits_total": len(visits),
+        "consultations": [v for v in visits if v.specialist][:CONSULTATIONS_SHOWN],
+        "reports": reports[:REPORTS_SHOWN], "reports_total": len(reports), **_flags(),
+        "vaccinations": rec.vaccinations(loaded, on), "examinations": rec.examinations_due(loaded, on),
+        "growth": rec.growth_points(loaded)[2], "problems": rec.problems(loaded), "plan": rec.plan(loaded),
+        "allergies": rec.allergies(loaded), "documents": docs[:3], "documents_total": len(docs),
+    }
+
+
+def _flags() -> dict[str, Any]:
+    return {"flag_words": rec.FLAG_WORDS, "flag_explained": rec.FLAG_EXPLAINED}
+
+
+def _head(loaded: rec.Loaded) -> dict[str, Any]:
+    return {"id": loaded.patient["id"], "name": rec.name_of(loaded.patient), "birth": loaded.patient.get("birthDate")}
+
+
+@router.get("/my/children/{patient_id}/results")
+async def results(request: Request, patient_id: str) -> Response:
+    """Every laboratory report of the child, newest first, each result with its range and a word."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        loaded = await _child(conn, gate, patient_id, ["Patient", "Observation", "DiagnosticReport"])
+    return compressed(request, page(request, "my/results.html", {
+        "child": _head(loaded), "reports": rec.reports(loaded)[:RESULTS_PAGE], **_flags()}))
+
+
+@router.get("/my/children/{patient_id}/growth")
+async def growth_page(request: Request, patient_id: str) -> Response:
+    """The WHO growth charts (weight and height for age) with the child's measurements, centiles in words."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        loaded = await _child(conn, gate, patient_id, ["Patient", "Observation"])
+    sex, points, lines = rec.growth_points(loaded)
+    charts = []
+    for line in lines if sex is not None else []:
+        svg = growth_chart.render_growth_chart(line.indicator, str(sex), points[line.indicator], lang="ru")
+        svg = svg.replace('"chart-title"', f'"chart-{line.indicator}"')  # two charts, two ids
+        charts.append({"line": line, "svg": Markup(svg)})  # noqa: S704 - medcard's own SVG of numbers and labels
+    return compressed(request, page(request, "my/growth.html", {"child": _head(loaded), "charts": charts}))
+
+
+def compressed(request: Request, response: Response) -> Response:
+    """The page gzipped when the browser takes it (the server compresses nothing by itself, and a phone on a
+    slow network should not wait for 80 KB of a record when 15 will do)."""
+    body = bytes(response.body)
+    if len(body) < 1400 or "gzip" not in request.headers.get("accept-encoding", ""):
+        return response
+    packed = gzip.compress(body, compresslevel=6)
+    response.body = packed
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers["Content-Length"] = str(len(packed))
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+@router.get("/my/children/{patient_id}/documents")
+async def documents(request: Request, patient_id: str, kind: str = "", year: str = "") -> Response:
+    """Every document of the child, newest first; filter by kind and year."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        loaded = await _child(conn, gate, patient_id, ["Patient", "DocumentReference", "Practitioner", "Organization"])
+    every = rec.documents(loaded)
+    shown = [d for d in every if (not kind or d.kind == kind) and (not year or d.on.startswith(year))]
+    return compressed(request, page(request, "my/documents.html", {
+        "child": {"id": patient_id, "name": rec.name_of(loaded.patient), "birth": loaded.patient.get("birthDate")},
+        "documents": shown, "total": len(every), "kinds": sorted({d.kind for d in every}),
+        "years": rec.years(every), "kind": kind, "year": year,
+        "clear_url": f"/my/children/{patient_id}/documents"}))
+
+
+def _filename(title: str, on: str, ext: str) -> str:
+    """A download's file name in Russian (RFC 6266 ``filename*``), with an ASCII fallback."""
+    clean = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", title).strip()[:80] or "Документ"
+    name = f"{on[:10]} {clean}.{ext}".strip()
+    return f"attachment; filename=\"document.{ext}\"; filename*=UTF-8''{quote(name)}"
+
+
+@router.get("/my/children/{patient_id}/documents/{doc_id}/pdf")
+async def document(request: Request, patient_id: str, doc_id: str) -> Response:
+    """One document as PDF (``DocumentReference/{id}/$pdf``'s code, decided as a read of the document)."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    doc_id = _id(doc_id, DOCUMENT_MISSING)
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        current = await store.read_current(conn, "DocumentReference", doc_id)
+        if current is None or current.patient_id != patient_id or current.content is None:
+            raise NotFound(DOCUMENT_MISSING)
+        await gate.check(patient_id, "DocumentReference", "read", entity=f"DocumentReference/{doc_id}/$pdf",
+                         subtype="read", content=current.content, missing=DOCUMENT_MISSING)
+        doc = current.resource()
+    call = OperationCall(_db(request), _settings(request), base_url(request), "DocumentReference", doc_id, [],
+                         gate=gate)
+    result = await document_pdf.run(call)
+    await _flush(request, gate)
+    assert result.stream is not None
+    title = str(doc.get("description") or rec.text_of(doc.get("type")) or "Документ")
+    headers = {**result.headers, **NO_STORE, "Content-Disposition": _filename(title, str(doc.get("date", "")), "pdf")}
+    headers.pop("Content-Location", None)  # the FHIR address is no use to a family's browser
+    return StreamingResponse(result.stream, headers=headers)
+
+
+@router.get("/my/children/{patient_id}/documents/all")
+async def archive(request: Request, patient_id: str) -> Response:
+    """«Скачать все документы»: ``Patient/{id}/$record-archive`` (a streamed ZIP), decided as its export."""
+    user = await require_family(request)
+    patient_id = _id(patient_id, CHART_MISSING)
+    async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
+        current = await store.read_current(conn, "Patient", patient_id)
+        if current is None:
+            raise NotFound(CHART_MISSING)
+        await gate.check(patient_id, "Patient", "export", entity=f"Patient/{patient_id}/$record-archive",
+                         subtype="export", missing=CHART_MISSING)
+        name = rec.name_of(current.resource())
+    call = OperationCall(_db(request), _settings(request), base_url(request), "Patient", patient_id, [], gate=gate)
+    result = await record_archive.run(call)
+    assert result.stream is not None
+    headers = {**result.headers, **NO_STORE, "Content-Disposition": _filename(f"Медкарта {name}", "", "zip")}
+    return StreamingResponse(result.stream, headers=headers)
+
+
+async def _flush(request: Request, gate: Gate) -> None:
+    """What an operation read after the page's gate closed is audited too."""
+    if gate.entries:
+        async with _db(request).transaction() as conn:
+            await gate.flush(conn)
+
+
+@router.get("/manifest.webmanifest")
+async def manifest() -> Response:
+    """The web app manifest: the portal on a phone's home screen (no service worker: nothing is cached)."""
+    import orjson
+
+    data = {"name": "Медкарта ребёнка", "short_name": "Медкарта", "lang": "ru", "start_url": "/my/",
+            "scope": "/my/", "display": "standalone", "background_color": "#ffffff", "theme_color": "#1d5fa8",
+            "icons": [{"src": static_url("icon-192.png"), "sizes": "192x192", "type": "image/png"},
+                      {"src": static_url("icon-512.png"), "sizes": "512x512", "type": "image/png"},
+                      {"src": static_url("icon.svg"), "sizes": "any", "type": "image/svg+xml"}]}
+    return Response(orjson.dumps(data), media_type="application/manifest+json",
+                    headers={"Cache-Control": "public, max-age=86400"})
+

@@ -1,0 +1,553 @@
+"""One child's record as the family portal shows it, read through the access gate.
+
+Everything is read with :func:`medcard.fhir.store.everything` and kept only when the gate's content
+filter allows it (a teenager's own view before 16 leaves drug-addiction matters out), so the portal
+never shows what the policy hides. The functions here turn FHIR resources into plain facts in
+Russian for a parent (ux.md §4): visits with doctor and conclusion, results with their reference
+range and a word, vaccinations per disease with the forecast, growth with centiles, problems,
+allergies, documents, and what needs attention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from medcard.access.gate import Gate
+from medcard.core import jsonutil
+from medcard.fhir import store
+from medcard.pediatrics import examinations, growth, growth_assessment, immunization, record
+from medcard.pediatrics.record import Resource
+
+# Resource types the pages read (the record's own and the practitioners and clinics it names).
+RECORD_TYPES = ["Patient", "Encounter", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance",
+                "Immunization", "Flag", "DocumentReference", "ServiceRequest", "CarePlan", "Practitioner",
+                "Organization"]
+HOME_TYPES = ["Patient", "Encounter", "Observation", "DiagnosticReport", "Immunization", "Flag", "DocumentReference",
+              "ServiceRequest"]
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+NO_KNOWN_ALLERGY = {"716186003", "409137002"}  # SNOMED: no known allergy / no known drug allergy
+PEDIATRICIAN = "pediatrician"
+RECENT_DAYS = 30  # a document or result this new is "new" on the start page
+
+
+@dataclass
+class Loaded:
+    """The resources of one record the requester may see, by type, and the referenced ones by reference."""
+
+    patient: Resource
+    by_type: dict[str, list[Resource]]
+    refs: dict[str, Resource]
+    memo: dict[tuple[str, date], Any] = field(default_factory=dict)  # the forecasts of this page, worked out once
+
+    def of(self, rtype: str) -> list[Resource]:
+        return self.by_type.get(rtype, [])
+
+
+async def load(conn: AsyncConnection, gate: Gate, patient_id: str, types: list[str]) -> Loaded | None:
+    """The record's resources of ``types`` that the gate lets the requester see (None: no such patient).
+
+    The caller has decided the read of the Patient (``open_chart``); this filters by content."""
+    shown = await gate.content_filter(conn, patient_id)
+    by_type: dict[str, list[Resource]] = defaultdict(list)
+    refs: dict[str, Resource] = {}
+    patient: Resource | None = None
+    async with conn.transaction():  # the store's server-side cursor lives in a transaction
+        async for s in store.everything(conn, patient_id, types=types):
+            if s.content is None or not shown(s.resource_type, s.content):
+                continue
+            resource: Resource = jsonutil.loads(s.content)
+            if s.resource_type == "Patient" and s.id == patient_id:
+                patient = resource
+            elif s.patient_id is None:
+                refs[f"{s.resource_type}/{s.id}"] = resource
+            elif s.patient_id == patient_id:
+                by_type[s.resource_type].append(resource)
+    return Loaded(patient, dict(by_type), refs) if patient is not None else None
+
+
+# small readers ------------------------------------------------------------------------------
+
+
+def name_of(resource: Resource | None) -> str:
+    """«Фамилия Имя Отчество» of a Patient or Practitioner; «» when there is none."""
+    if not resource:
+        return ""
+    names = resource.get("name") or []
+    if isinstance(names, str):
+        return names
+    for n in names:
+        if n.get("text"):
+            return str(n["text"])
+        parts = [n.get("family", ""), *n.get("given", [])]
+        if any(parts):
+            return " ".join(p for p in parts if p)
+    return ""
+
+
+def text_of(concept: Any) -> str:
+    """The text of a CodeableConcept (or the first one of a list), else its first display."""
+    if isinstance(concept, list):
+        concept = concept[0] if concept else None
+    if not isinstance(concept, dict):
+        return ""
+    if concept.get("text"):
+        return str(concept["text"])
+    for coding in concept.get("coding", []):
+        if coding.get("display"):
+            return str(coding["display"])
+    return ""
+
+
+def when(resource: Resource, *keys: str) -> str:
+    """The first date-like field of ``keys`` (a period's start too), as an ISO string ('' when none)."""
+    for key in keys:
+        value = resource.get(key)
+        if isinstance(value, dict):
+            value = value.get("start")
+        if value:
+            return str(value)
+    return ""
+
+
+def number(value: Any) -> str:
+    """A value as a Russian reads it: decimal comma, no trailing zeros."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return text.replace(".", ",")
+
+
+def _ref(resource: Resource, key: str) -> str:
+    value = resource.get(key)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict) and "individual" in value:
+        value = value["individual"]
+    return str(value.get("reference", "")) if isinstance(value, dict) else ""
+
+
+# visits ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    id: str
+    on: str
+    title: str
+    doctor: str
+    specialty: str
+    conclusion: list[str]
+    specialist: bool  # a consultation of a specialist (not the pediatrician)
+
+
+def visits(loaded: Loaded) -> list[Visit]:
+    """Held visits, newest first, with the doctor, the specialty and the diagnoses made there."""
+    diagnoses: dict[str, list[str]] = defaultdict(list)
+    for c in loaded.of("Condition"):
+        enc = (c.get("encounter") or {}).get("reference", "")
+        if enc and text_of(c.get("code")):
+            diagnoses[enc.removeprefix("Encounter/")].append(text_of(c.get("code")))
+    out = []
+    for e in loaded.of("Encounter"):
+        if e.get("status") in ("planned", "cancelled", "entered-in-error") or e.get("partOf"):
+            continue
+        specialist_codes = record.codes(e.get("serviceType"), record.SPECIALIST)
+        doctor = loaded.refs.get(_ref(e, "participant"))
+        title = text_of((e.get("type") or [None])[-1]) or text_of(e.get("reasonCode")) or "Приём"
+        out.append(Visit(e["id"], when(e, "period"), title, name_of(doctor), text_of(e.get("serviceType")),
+                         diagnoses.get(e["id"], []),
+                         bool(specialist_codes) and PEDIATRICIAN not in specialist_codes))
+    return sorted(out, key=lambda v: v.on, reverse=True)
+
+
+# results ---------------------------------------------------------------------------------------
+
+FLAG_WORDS = {"normal": ("в норме", "✓"), "high": ("выше нормы", "↑"), "low": ("ниже нормы", "↓"),
+              "abnormal": ("не в норме", "!")}
+FLAG_EXPLAINED = {
+    "normal": "Значение в пределах нормы для возраста ребёнка.",
+    "high": "Значение выше обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом.",
+    "low": "Значение ниже обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом.",
+    "abnormal": "Результат отличается от обычного. Обсудите его с врачом на ближайшем приёме.",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    value: str
+    range: str
+    flag: str | None  # normal, high, low, abnormal, or None when nothing can be said
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    on: str
+    title: str
+    results: list[Result]
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for r in self.results if r.flag not in (None, "normal"))
+
+
+def _flag(obs: Resource, value: float | None, low: float | None, high: float | None) -> str | None:
+    codes = [c.get("code") for i in obs.get("interpretation", []) for c in i.get("coding", [])
+             if c.get("system") == INTERPRETATION]
+    for code in codes:
+        if code in ("H", "HH", "HU"):
+            return "high"
+        if code in ("L", "LL", "LU"):
+            return "low"
+        if code in ("A", "AA"):
+            return "abnormal"
+        if code == "N":
+            return "normal"
+    if value is None or (low is None and high is None):
+        return None
+    if high is not None and value > high:
+        return "high"
+    if low is not None and value < low:
+        return "low"
+    return "normal"
+
+
+def _float(q: Any) -> float | None:
+    if isinstance(q, dict) and isinstance(q.get("value"), (int, float, Decimal)):
+        return float(q["value"])
+    return None
+
+
+def result_of(obs: Resource) -> Result:
+    """One observation: its value with unit, its reference range and what the flag says."""
+    q = obs.get("valueQuantity")
+    value, unit = _float(q), (q or {}).get("unit", "") if isinstance(q, dict) else ""
+    shown = f"{number(value)} {unit}".strip() if value is not None else (
+        obs.get("valueString") or text_of(obs.get("valueCodeableConcept")) or "не указано")
+    rng = (obs.get("referenceRange") or [{}])[0]
+    low, high = _float(rng.get("low")), _float(rng.get("high"))
+    if low is not None and high is not None:
+        range_text = f"{number(low)}–{number(high)} {unit}".strip()
+    elif low is not None:
+        range_text = f"от {number(low)} {unit}".strip()
+    elif high is not None:
+        range_text = f"до {number(high)} {unit}".strip()
+    else:
+        range_text = str(rng.get("text", ""))
+    return Result(text_of(obs.get("code")), str(shown), range_text, _flag(obs, value, low, high))
+
+
+def reports(loaded: Loaded) -> list[Report]:
+    """Laboratory reports with their results, newest first."""
+    by_ref = {f"Observation/{o['id']}": o for o in loaded.of("Observation")}
+    out = []
+    for r in loaded.of("DiagnosticReport"):
+        if r.get("status") not in ("final", "amended", "corrected", "appended"):
+            continue
+        results = [result_of(by_ref[x["reference"]]) for x in r.get("result", []) if x.get("reference") in by_ref]
+        out.append(Report(r["id"], when(r, "effectiveDateTime", "effectivePeriod", "issued"), text_of(r.get("code")),
+                          results))
+    return sorted(out, key=lambda r: r.on, reverse=True)
+
+
+# vaccinations ----------------------------------------------------------------------------------
+
+VACCINE_STATUS = {"complete": ("выполнена", "ok"), "not-due": ("запланирована", "neutral"),
+                  "due": ("пора сделать", "warn"), "overdue": ("просрочена", "alert"),
+                  "contraindicated": ("медотвод", "info")}
+
+
+@dataclass(frozen=True)
+class Vaccination:
+    disease: str
+    status: str  # immunization.Status
+    word: str
+    tone: str
+    doses: int
+    last: date | None
+    due_from: date | None
+    due: date | None
+    overdue: date | None
+
+
+def vaccinations(loaded: Loaded, on: date) -> list[Vaccination]:
+    """One row per disease of the national calendar: doses given, the last one, the next one's window."""
+    key = ("vaccinations", on)
+    if key not in loaded.memo:
+        loaded.memo[key] = _vaccinations(loaded, on)
+    result: list[Vaccination] = loaded.memo[key]
+    return result
+
+
+def _vaccinations(loaded: Loaded, on: date) -> list[Vaccination]:
+    facts = record.patient_from(loaded.patient)
+    if isinstance(facts, str):
+        return []
+    imm = record.immunizations_from(loaded.of("Immunization"), loaded.of("Flag"))
+    child = record.child_from(facts, imm)
+    last: dict[str, date] = {}
+    for ev in imm.events:
+        for disease in ev.diseases:
+            if ev.status == "completed" and (disease not in last or ev.occurred > last[disease]):
+                last[disease] = ev.occurred
+    out = []
+    for f in immunization.forecast(child, imm.events, on):
+        word, tone = VACCINE_STATUS[f.status]
+        d = f.dates
+        out.append(Vaccination(f.disease.name_ru, f.status, word, tone, f.doses_given, last.get(f.disease.snomed),
+                               d.earliest if d else None, d.due if d else None, d.overdue if d else None))
+    order = {"overdue": 0, "due": 1, "not-due": 2, "contraindicated": 3, "complete": 4}
+    return sorted(out, key=lambda v: (order[v.status], v.due or date.max, v.disease))
+
+
+# examinations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Examination:
+    label: str
+    status: str  # done, due, overdue, not-due
+    due_from: date
+    due_until: date
+
+
+def examinations_due(loaded: Loaded, on: date) -> list[Examination]:
+    """Preventive examinations due or overdue now, and the next one to come."""
+    key = ("examinations", on)
+    if key not in loaded.memo:
+        loaded.memo[key] = _examinations_due(loaded, on)
+    result: list[Examination] = loaded.memo[key]
+    return result
+
+
+def _examinations_due(loaded: Loaded, on: date) -> list[Examination]:
+    facts = record.patient_from(loaded.patient)
+    if isinstance(facts, str):
+        return []
+    done = record.examinations_from(loaded.of("Encounter"), loaded.of("Observation"), loaded.of("DiagnosticReport"))
+    statuses = examinations.examination_statuses(facts.birth_date, facts.sex, done.records, on)
+    out = [Examination(s.examination.visit.label_ru, s.status, s.examination.due_from, s.examination.due_until)
+           for s in statuses if s.status in ("due", "overdue")]
+    coming = [s for s in statuses if s.status == "not-due"]
+    if coming:
+        s = min(coming, key=lambda s: s.examination.due_from)
+        out.append(Examination(s.examination.visit.label_ru, s.status, s.examination.due_from,
+                               s.examination.due_until))
+    return out
+
+
+# growth ----------------------------------------------------------------------------------------
+
+GROWTH_CHARTS = {"weight-for-age": "Масса тела", "height-for-age": "Рост (длина тела)"}
+
+
+@dataclass(frozen=True)
+class GrowthLine:
+    indicator: str
+    label: str
+    on: date
+    value: str
+    centile: int
+    words: str
+
+
+def centile_words(centile: float) -> str:
+    """What a centile means to a parent (WHO's 3rd-97th is the usual range)."""
+    if centile < 3:
+        return "меньше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"
+    if centile > 97:
+        return "больше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"
+    return f"больше, чем у {round(centile)} из 100 детей того же возраста и пола — это обычный диапазон"
+
+
+def growth_points(loaded: Loaded) -> tuple[str | None, dict[str, list[tuple[float, float]]], list[GrowthLine]]:
+    """The child's sex, the points of each chart (age in days, value) and the last measurement of each."""
+    facts = record.patient_from(loaded.patient)
+    sex = loaded.patient.get("gender")
+    if isinstance(facts, str) or sex not in growth.SEXES:
+        return None, {}, []
+    gfacts = record.growth_from(loaded.of("Observation"))
+    assessed = growth_assessment.assess(facts, gfacts)
+    points: dict[str, list[tuple[float, float]]] = {}
+    lines = []
+    for indicator, label in GROWTH_CHARTS.items():
+        rows = sorted((r for r in assessed.results if r.indicator == indicator and r.z is not None),
+                      key=lambda r: r.on)
+        if not rows:
+            continue
+        points[indicator] = [(float(growth.corrected_age_days(r.age_days, gfacts.gestation_weeks) or 0), r.value)
+                             for r in rows]
+        last = rows[-1]
+        assert last.z is not None
+        centile = last.centile if last.centile is not None else 100 * 0.5 * (1 + math.erf(last.z / math.sqrt(2)))
+        unit = "кг" if indicator == "weight-for-age" else "см"
+        lines.append(GrowthLine(indicator, label, last.on, f"{number(round(last.value, 1))} {unit}",
+                                max(1, min(99, round(centile))), centile_words(centile)))
+    return str(sex), points, lines
+
+
+# problems, plan, allergies ----------------------------------------------------------------------
+
+
+def problems(loaded: Loaded) -> list[tuple[str, str]]:
+    """Active problems (not yet resolved): (name, since)."""
+    out = []
+    for c in loaded.of("Condition"):
+        status = record.codes(c.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical")
+        if status and status[0] in ("active", "recurrence", "relapse") and text_of(c.get("code")):
+            out.append((text_of(c.get("code")), when(c, "onsetDateTime", "recordedDate")))
+    return sorted(out, key=lambda p: p[1], reverse=True)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    what: str
+    on: str
+    who: str
+
+
+def plan(loaded: Loaded) -> list[PlanItem]:
+    """The follow-up plan: referrals not yet done and care plans in force, soonest first."""
+    out = []
+    for s in loaded.of("ServiceRequest"):
+        if s.get("status") in ("active", "draft", "on-hold"):
+            out.append(PlanItem(text_of(s.get("code")) or "Направление",
+                                when(s, "occurrenceDateTime", "occurrencePeriod", "authoredOn"),
+                                text_of(s.get("performerType"))))
+    for p in loaded.of("CarePlan"):
+        if p.get("status") == "active":
+            out.append(PlanItem(str(p.get("title") or p.get("description") or "План наблюдения"),
+                                when(p, "period"), ""))
+    return sorted(out, key=lambda p: p.on)
+
+
+@dataclass(frozen=True)
+class Allergies:
+    state: str  # known, none-known, not-recorded
+    items: list[str] = field(default_factory=list)
+
+
+def allergies(loaded: Loaded) -> Allergies:
+    """The allergy state, never blank (ux.md §6.1): known (named), none known, or not recorded."""
+    named, none_known = [], False
+    for a in loaded.of("AllergyIntolerance"):
+        if a.get("verificationStatus") and "entered-in-error" in record.codes(
+                a.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"):
+            continue
+        if set(record.codes(a.get("code"), record.SNOMED)) & NO_KNOWN_ALLERGY:
+            none_known = True
+            continue
+        status = record.codes(a.get("clinicalStatus"),
+                              "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical")
+        if not status or status[0] == "active":
+            named.append(text_of(a.get("code")) or "аллерген не указан")
+    if named:
+        return Allergies("known", named)
+    return Allergies("none-known" if none_known else "not-recorded")
+
+
+# documents -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    on: str
+    kind: str
+    title: str
+    issuer: str
+
+
+def documents(loaded: Loaded) -> list[Document]:
+    """Every document of the record, newest first (entered in error left out)."""
+    out = []
+    for d in loaded.of("DocumentReference"):
+        if d.get("status") == "entered-in-error":
+            continue
+        custodian = loaded.refs.get(_ref(d, "custodian")) or {}
+        issuer = custodian.get("name") or name_of(loaded.refs.get(_ref(d, "author")))
+        kind = text_of(d.get("type")) or "Документ"
+        out.append(Document(d["id"], str(d.get("date", "")), kind, str(d.get("description") or kind), str(issuer)))
+    return sorted(out, key=lambda d: (d.on, d.id), reverse=True)
+
+
+# what needs attention --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attention:
+    tone: str  # alert, warn, info
+    text: str
+    anchor: str  # where it is, after the child's address: "#vaccinations" on the record, or "/documents"
+
+
+def _recent(value: str, on: date) -> bool:
+    day = record.day_of(value)
+    return day is not None and 0 <= (on - day).days <= RECENT_DAYS
+
+
+def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attention]:
+    """What a parent should look at: vaccinations overdue or due, examinations due, follow-up visits,
+    new results and documents (unread notifications, else the last month's)."""
+    out = []
+    vacc = vaccinations(loaded, on)
+    overdue = [v.disease for v in vacc if v.status == "overdue"]
+    due = [v.disease for v in vacc if v.status == "due"]
+    if overdue:
+        out.append(Attention("alert", "Просрочена прививка: " + ", ".join(overdue), "#vaccinations"))
+    if due:
+        out.append(Attention("warn", "Пора сделать прививку: " + ", ".join(due), "#vaccinations"))
+    exams = examinations_due(loaded, on)
+    missed = [e for e in exams if e.status == "overdue"]
+    if len(missed) == 1:
+        out.append(Attention("alert", f"Пропущен профилактический осмотр: {missed[0].label}", "#plan"))
+    elif missed:  # one line, not a wall of them: the plan lists each
+        out.append(Attention("alert", f"Пропущены профилактические осмотры: {len(missed)}, последний — "
+                                      f"{max(missed, key=lambda e: e.due_until).label}", "#plan"))
+    for e in exams:
+        if e.status == "due":
+            out.append(Attention("warn", f"Пора пройти профилактический осмотр: {e.label}", "#plan"))
+    for p in plan(loaded):
+        out.append(Attention("info", f"Направление: {p.what}", "#plan"))
+    results = unread.get("result") or sum(1 for r in loaded.of("DiagnosticReport") if _recent(when(r, "issued"), on))
+    if results:
+        out.append(Attention("info", f"Новые результаты анализов: {results}", "#results"))
+    docs = unread.get("document") or sum(1 for d in loaded.of("DocumentReference")
+                                         if _recent(str(d.get("date", "")), on))
+    if docs:
+        out.append(Attention("info", f"Новые документы: {docs}", "/documents"))
+    if unread.get("access"):
+        out.append(Attention("info", "Изменён доступ к медкарте", "/access"))
+    return out
+
+
+def next_event(loaded: Loaded, on: date) -> tuple[str, date] | None:
+    """The next thing on the calendar: the soonest vaccination or examination window, or a referral."""
+    candidates: list[tuple[date, str]] = []
+    for v in vaccinations(loaded, on):  # what is overdue is on the attention list already
+        if v.status in ("due", "not-due") and v.due is not None:
+            candidates.append((max(v.due, on), f"Прививка: {v.disease}"))
+    for e in examinations_due(loaded, on):
+        if e.status != "overdue":
+            candidates.append((max(e.due_from, on), f"Профилактический осмотр: {e.label}"))
+    for p in plan(loaded):
+        day = record.day_of(p.on)
+        if day is not None and day >= on:
+            candidates.append((day, p.what))
+    if not candidates:
+        return None
+    day, what = min(candidates)
+    return what, day
+
+
+def years(loaded: Iterable[Document]) -> list[str]:
+    return sorted({d.on[:4] for d in loaded if d.on[:4]}, reverse=True)
