@@ -87,6 +87,8 @@ def test_the_timeline_searches_and_loads_the_next_fifty(record: str, page: Page,
     expect(page.locator("#protocol")).to_contain_text("Гипертрофия аденоидов I степени.")
     check_axe(page)
     shot(page, "visit")
+    # htmx keeps no page of the record in the browser (historyCacheSize 0): nothing left after sign-out
+    assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('htmx-history'))") == []
 
 
 def test_a_lab_report_shows_each_value_with_its_trend(record: str, page: Page, signed_in_page: SignedIn,
