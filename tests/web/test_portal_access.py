@@ -285,9 +285,12 @@ def test_a_doctor_elsewhere_opens_the_shared_extract_with_the_code_and_the_famil
     assert code is not None
     with httpx.Client(timeout=120) as doctor:
         assert doctor.get(url.group(1)).status_code == 200
-        wrong = doctor.post(url.group(1), data={"code": "000000" if code.group(1) != "000" else "111111"})
+        bad = "000000" if code.group(1) != "000" else "111111"
+        wrong = doctor.post(url.group(1), data={"code": bad})
         assert wrong.status_code == 400
         assert "Осталось попыток: 4" in text(wrong.text)
+        again = doctor.post(url.group(1), data={"code": bad})  # the first wrong code was counted
+        assert "Осталось попыток: 3" in text(again.text)
         opened = doctor.post(url.group(1), data={"code": code.group(1) + code.group(2)})
     assert opened.status_code == 200
     assert opened.headers["content-type"] == "application/pdf"

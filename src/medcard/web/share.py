@@ -49,12 +49,16 @@ async def share_open(request: Request, secret: str) -> Response:
     data = await read_form(request)  # no session, no CSRF token: the secret and the code are the key
     code = data.get("code", "")[:MAX_CODE]
     settings = _settings(request)
+    wrong: links.WrongCode | None = None
     try:
-        async with _db(request).transaction() as conn:  # a wrong code's count commits
-            link, requester = await links.open_with(conn, settings.secret(), secret[:100], code, utcnow())
+        async with _db(request).transaction() as conn:
+            try:
+                link, requester = await links.open_with(conn, settings.secret(), secret[:100], code, utcnow())
+            except links.WrongCode as exc:
+                wrong = exc  # caught inside, so the transaction commits the count of wrong codes
     except NotFound:
         return _invalid(request)
-    except links.WrongCode as wrong:
+    if wrong is not None:
         if wrong.left <= 0:
             return _invalid(request)
         return page(request, "share/open.html", {"link": await _link(request, secret), "error": wrong.left},
