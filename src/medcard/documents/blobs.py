@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -94,24 +95,29 @@ def damaged(key: str) -> BlobDamaged:
                        "the administrators can find it in the server log")
 
 
-class BlobStore:
+class BlobStore(ABC):
     """The interface; see the module's docstring."""
 
+    @abstractmethod
     def put(self, data: Source) -> str:
         """Store bytes, a readable binary file or an iterable of chunks; the content's key."""
         raise NotImplementedError
 
+    @abstractmethod
     def open(self, key: str) -> Reader:
         """The blob for reading (unverified: see :meth:`get` and :func:`read_verified`); BlobMissing if absent."""
         raise NotImplementedError
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
+    @abstractmethod
     def size(self, key: str) -> int:
         """The blob's size in bytes; BlobMissing if absent."""
         raise NotImplementedError
 
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove a blob (nothing happens when it is absent)."""
         raise NotImplementedError
