@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from medcard.core.wording import years_word as _years_word
 from medcard.documents import views
 from medcard.documents.pdf import number
 from medcard.documents.source import Resource, Source
@@ -64,13 +65,6 @@ def age_text(birth: date | None, on: date | None) -> str:
         return f"{years} г. {rest} мес." if years else f"{rest} мес."
     return f"{years} {_years_word(years)}"
 
-
-def _years_word(n: int) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return "год"
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return "года"
-    return "лет"
 
 
 def day(value: str) -> date | None:

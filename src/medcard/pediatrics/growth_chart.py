@@ -19,6 +19,7 @@ from statistics import NormalDist
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
+from medcard.core.wording import years_word as _years_word
 from medcard.pediatrics import growth
 
 Lang = Literal["ru", "en"]
@@ -352,14 +353,6 @@ def _span_text(low_days: int, high_days: int, lang: Lang) -> str:
     low, high = round(low_days / dpm / 12), round(high_days / dpm / 12)
     return f"{low}–{high} {_years_word(high) if lang == 'ru' else 'years'}"
 
-
-def _years_word(n: int) -> str:
-    """Russian 'year' after a number: 1 год, 2 года, 5 лет, 11 лет, 21 год."""
-    if n % 10 == 1 and n % 100 != 11:
-        return "год"
-    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
-        return "года"
-    return "лет"
 
 
 def _age_text(age_days: float, lang: Lang) -> str:

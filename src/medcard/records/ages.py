@@ -10,6 +10,8 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
+from medcard.core.wording import years_word
+
 
 def months_between(birth: date, on: date) -> int:
     """Whole calendar months from ``birth`` to ``on`` (0 before the first monthly birthday)."""
@@ -18,15 +20,6 @@ def months_between(birth: date, on: date) -> int:
     if on.day < min(birth.day, last_day):
         months -= 1
     return max(months, 0)
-
-
-def years_word(n: int) -> str:
-    """год / года / лет after a number."""
-    if n % 10 == 1 and n % 100 != 11:
-        return "год"
-    if n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14):
-        return "года"
-    return "лет"
 
 
 def age_text(birth: date, on: date) -> str:

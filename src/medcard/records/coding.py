@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from medcard.core.time import CLINIC_TZ
+from medcard.core.wording import plural
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"
@@ -92,15 +93,6 @@ def at(moment: datetime) -> str:
     """A Moscow dateTime to the minute, as the city writes them (``2026-11-26T10:05:00+03:00``)."""
     local = moment.astimezone(CLINIC_TZ).replace(second=0, microsecond=0)
     return local.isoformat()
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    tail, tail100 = n % 10, n % 100
-    if tail == 1 and tail100 != 11:
-        return one
-    if 2 <= tail <= 4 and not 12 <= tail100 <= 14:
-        return few
-    return many
 
 
 def age_text(months: int) -> str:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from medcard.core.identifiers import luhn_check_digit, snils_check_digits
+from medcard.core.wording import plural
 
 Resource = dict[str, Any]
 
@@ -177,15 +178,6 @@ class Identifiers:
 
 
 # --- Russian wording ----------------------------------------------------------------------------
-
-
-def plural(n: int, one: str, few: str, many: str) -> str:
-    tail, tail100 = n % 10, n % 100
-    if tail == 1 and tail100 != 11:
-        return one
-    if 2 <= tail <= 4 and not 12 <= tail100 <= 14:
-        return few
-    return many
 
 
 def days_text(n: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from medcard.core.wording import plural
 from medcard.pediatrics.rules import ChildSex
 from medcard.synth.anthropometry import GrowthTrack
 from medcard.synth.clinics import ROLES, Clinic, Member
@@ -34,7 +35,6 @@ from medcard.synth.fhirdata import (
     at,
     concept,
     days_text,
-    plural,
     quantity,
     ru_date,
     seeded,

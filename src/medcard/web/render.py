@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from medcard.core.time import CLINIC_TZ, today_moscow
+from medcard.core.wording import plural as _plural_ru
 from medcard.web import i18n
 from medcard.web.i18n import N_
 
@@ -62,14 +63,6 @@ def ru_datetime(value: datetime | str | None) -> str:
     if value.tzinfo:
         value = value.astimezone(CLINIC_TZ)
     return value.strftime("%d.%m.%Y %H:%M")
-
-
-def _plural_ru(n: int, one: str, few: str, many: str) -> str:
-    if n % 10 == 1 and n % 100 != 11:
-        return one
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return few
-    return many
 
 
 def _months_between(birth: date, today: date) -> int:
