@@ -22,7 +22,7 @@ from medcard.core.identifiers import enp_check_digit, system_uri
 from medcard.core.time import today_moscow
 from medcard.notifications import inbox
 
-PHONE = {"width": 360, "height": 640}
+PHONE = {"width": 390, "height": 844}
 PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
             "Chrome/156.0 Mobile Safari/537.36")
 
