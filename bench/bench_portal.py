@@ -240,12 +240,26 @@ async def drive(root: str, usernames: list[str], patient_ids: list[str], token: 
         await c.aclose()
 
 
+def kept(url: str, parents_wanted: int) -> tuple[list[str], list[str]] | None:
+    """The children and parents of a city made by an earlier run in the same ``--home`` (None: none yet)."""
+    with psycopg.connect(url) as conn:
+        names = [r[0] for r in conn.execute("SELECT username FROM account WHERE username LIKE %s ORDER BY created_at",
+                                            ("parent-%@bench.ru",)).fetchall()]
+        ids = [r[0] for r in conn.execute("SELECT id FROM resource WHERE resource_type = 'Patient' AND NOT deleted "
+                                          "ORDER BY id").fetchall()]
+    return (ids, names[:parents_wanted]) if len(names) >= parents_wanted else None
+
+
 def run(url: str, args: argparse.Namespace) -> None:
     domains.install()  # as every entry point that writes does
     migrate.upgrade(url)
     started = time.perf_counter()
-    ids = city(url, args.children)
-    usernames = parents(url, ids, args.parents)
+    again = kept(url, args.parents) if args.home else None
+    if again:
+        ids, usernames = again
+    else:
+        ids = city(url, args.children)
+        usernames = parents(url, ids, args.parents)
     print(f"city: {len(ids)} children, {args.parents} parents, made in {time.perf_counter() - started:.0f} s")
     token = backend_token(url)
     with server(url, args.port, 2) as root:
@@ -259,12 +273,18 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--port", type=int, default=18181)
+    parser.add_argument("--home", type=Path, help="keep the embedded database here; a second run reuses its city")
     args = parser.parse_args()
     if args.quick:
         args.parents, args.children, args.seconds = 20, 30, 10.0
     external = os.environ.get("MEDCARD_BENCH_DATABASE_URL")
     if external:
         run(external, args)
+        return
+    if args.home:
+        args.home.mkdir(parents=True, exist_ok=True)
+        with embedded_database(args.home) as url:
+            run(url, args)
         return
     with tempfile.TemporaryDirectory(prefix="medcard-bench-") as home, embedded_database(Path(home)) as url:
         run(url, args)

@@ -73,9 +73,9 @@ async def _open(conn: AsyncConnection, gate: Gate, patient_id: str) -> None:
     await open_chart(gate, patient_id)
 
 
-async def _child(conn: AsyncConnection, gate: Gate, patient_id: str, types: list[str]) -> rec.Loaded:
+async def _child(conn: AsyncConnection, gate: Gate, patient_id: str, reading: rec.Reading) -> rec.Loaded:
     await _open(conn, gate, patient_id)
-    loaded = await rec.load(conn, gate, patient_id, types)
+    loaded = await rec.load(conn, gate, patient_id, reading)
     if loaded is None:
         raise NotFound(CHART_MISSING)
     return loaded
@@ -98,7 +98,7 @@ async def home(request: Request) -> Response:
         children = await gate.policy.readable_patients()
         unread = await inbox.unread(conn, user.account.id)
         for pid in children:
-            cards.append(_card(await _child(conn, gate, pid, rec.HOME_TYPES), unread.get(pid, {}), on))
+            cards.append(_card(await _child(conn, gate, pid, rec.home_reading()), unread.get(pid, {}), on))
     cards.sort(key=lambda c: (c["id"] != user.account.patient_id, c["birth"] or ""))
     return compressed(request, page(request, "my/home.html", {"cards": cards, "own": user.account.patient_id}))
 
@@ -111,21 +111,22 @@ async def child(request: Request, patient_id: str) -> Response:
     patient_id = _id(patient_id, CHART_MISSING)
     on = today_moscow()
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, rec.RECORD_TYPES)
+        loaded = await _child(conn, gate, patient_id, rec.record_reading())
+        await loaded.add_results(conn, rec.final_reports(loaded)[:REPORTS_SHOWN])
         unread = (await inbox.unread(conn, user.account.id)).get(patient_id, {})
     return compressed(request, page(request, "my/child.html", _record_context(user, loaded, unread, on)))
 
 
 def _record_context(user: PageUser, loaded: rec.Loaded, unread: dict[str, int], on: date) -> dict[str, Any]:
     visits = rec.visits(loaded)
-    reports = rec.reports(loaded)
+    reports = rec.reports(loaded, REPORTS_SHOWN)
     docs = rec.documents(loaded)
     return {
         "child": _card(loaded, unread, on),
         "own": user.account.patient_id == loaded.patient["id"],
         "visits": visits[:VISITS_SHOWN], "visits_total": len(visits),
         "consultations": [v for v in visits if v.specialist][:CONSULTATIONS_SHOWN],
-        "reports": reports[:REPORTS_SHOWN], "reports_total": len(reports), **_flags(),
+        "reports": reports, "reports_total": len(rec.final_reports(loaded)), **_flags(),
         "vaccinations": rec.vaccinations(loaded, on), "examinations": rec.examinations_due(loaded, on),
         "growth": rec.growth_points(loaded)[2], "problems": rec.problems(loaded), "plan": rec.plan(loaded),
         "allergies": rec.allergies(loaded), "documents": docs[:3], "documents_total": len(docs),
@@ -146,9 +147,10 @@ async def results(request: Request, patient_id: str) -> Response:
     user = await require_family(request)
     patient_id = _id(patient_id, CHART_MISSING)
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, ["Patient", "Observation", "DiagnosticReport"])
+        loaded = await _child(conn, gate, patient_id, rec.RESULTS)
+        await loaded.add_results(conn, rec.final_reports(loaded)[:RESULTS_PAGE])
     return compressed(request, page(request, "my/results.html", {
-        "child": _head(loaded), "reports": rec.reports(loaded)[:RESULTS_PAGE], **_flags()}))
+        "child": _head(loaded), "reports": rec.reports(loaded, RESULTS_PAGE), **_flags()}))
 
 
 @router.get("/my/children/{patient_id}/growth")
@@ -157,7 +159,7 @@ async def growth_page(request: Request, patient_id: str) -> Response:
     user = await require_family(request)
     patient_id = _id(patient_id, CHART_MISSING)
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, ["Patient", "Observation"])
+        loaded = await _child(conn, gate, patient_id, rec.growth_reading())
     sex, points, lines = rec.growth_points(loaded)
     charts = []
     for line in lines if sex is not None else []:
@@ -187,7 +189,7 @@ async def documents(request: Request, patient_id: str, kind: str = "", year: str
     user = await require_family(request)
     patient_id = _id(patient_id, CHART_MISSING)
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, ["Patient", "DocumentReference", "Practitioner", "Organization"])
+        loaded = await _child(conn, gate, patient_id, rec.DOCUMENTS)
     every = rec.documents(loaded)
     shown = [d for d in every if (not kind or d.kind == kind) and (not year or d.on.startswith(year))]
     return compressed(request, page(request, "my/documents.html", {

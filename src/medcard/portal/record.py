@@ -1,8 +1,9 @@
 """One child's record as the family portal shows it, read through the access gate.
 
-Everything is read with :func:`medcard.fhir.store.everything` and kept only when the gate's content
-filter allows it (a teenager's own view before 16 leaves drug-addiction matters out), so the portal
-never shows what the policy hides. The functions here turn FHIR resources into plain facts in
+Each page reads only what it shows (:class:`Reading`: whole types, coded rows of others, the names
+of the people and clinics), in one or two statements, and keeps a resource only when the gate's
+content filter allows it (a teenager's own view before 16 leaves drug-addiction matters out), so the
+portal never shows what the policy hides. The functions here turn FHIR resources into plain facts in
 Russian for a parent (ux.md §4): visits with doctor and conclusion, results with their reference
 range and a word, vaccinations per disease with the forecast, growth with centiles, problems,
 allergies, documents, and what needs attention.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -21,17 +22,12 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
-from medcard.core import jsonutil
 from medcard.fhir import store
 from medcard.pediatrics import examinations, growth, growth_assessment, immunization, record
 from medcard.pediatrics.record import Resource
+from medcard.records import fhirview as fv
 
 # Resource types the pages read (the record's own and the practitioners and clinics it names).
-RECORD_TYPES = ["Patient", "Encounter", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance",
-                "Immunization", "Flag", "DocumentReference", "ServiceRequest", "CarePlan", "Practitioner",
-                "Organization"]
-HOME_TYPES = ["Patient", "Encounter", "Observation", "DiagnosticReport", "Immunization", "Flag", "DocumentReference",
-              "ServiceRequest"]
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 NO_KNOWN_ALLERGY = {"716186003", "409137002"}  # SNOMED: no known allergy / no known drug allergy
 PEDIATRICIAN = "pediatrician"
@@ -45,32 +41,123 @@ class Loaded:
     patient: Resource
     by_type: dict[str, list[Resource]]
     refs: dict[str, Resource]
+    shown: Callable[[str, str], bool] = lambda rtype, content: True  # the gate's content filter
     memo: dict[tuple[str, date], Any] = field(default_factory=dict)  # the forecasts of this page, worked out once
 
     def of(self, rtype: str) -> list[Resource]:
         return self.by_type.get(rtype, [])
 
+    async def add_results(self, conn: AsyncConnection, reports: Iterable[Resource]) -> None:
+        """The Observations that ``reports`` list as results, read by id (one statement), through the same
+        content filter: a page that shows a few reports reads their values, not every measurement."""
+        have = {o.get("id") for o in self.of("Observation")}
+        wanted = [("Observation", str(x["reference"]).removeprefix("Observation/")) for r in reports
+                  for x in r.get("result", []) if str(x.get("reference", "")).startswith("Observation/")]
+        found = await store.read_many(conn, [w for w in wanted if w[1] not in have])
+        extra = [fv.parse(s.content) for s in found.values()
+                 if s.content is not None and s.patient_id == self.patient.get("id")
+                 and self.shown("Observation", s.content)]
+        self.by_type["Observation"] = [*self.of("Observation"), *extra]
 
-async def load(conn: AsyncConnection, gate: Gate, patient_id: str, types: list[str]) -> Loaded | None:
-    """The record's resources of ``types`` that the gate lets the requester see (None: no such patient).
 
-    The caller has decided the read of the Patient (``open_chart``); this filters by content."""
+@dataclass(frozen=True)
+class Reading:
+    """What a page reads of a record: whole types, the resources of other types with one of the given codes
+    (through the token index), and whether the practitioners and clinics they name are wanted."""
+
+    types: tuple[str, ...]
+    coded: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    names: bool = False
+
+
+# The record's own rows of the wanted types (one range scan of resource_patient_idx), the rows it shares
+# with other records (resource_compartment), and the coded rows of other types (sp_token's code index).
+LOAD_SQL = """
+SELECT r.resource_type, r.id, r.content FROM resource r
+ WHERE r.patient_id = %(p)s AND r.resource_type = ANY(%(types)s) AND NOT r.deleted
+UNION ALL
+SELECT r.resource_type, r.id, r.content FROM resource_compartment c
+  JOIN resource r ON r.resource_type = c.resource_type AND r.id = c.resource_id
+ WHERE c.patient_id = %(p)s AND c.resource_type = ANY(%(types)s) AND NOT r.deleted
+UNION ALL
+SELECT r.resource_type, r.id, r.content FROM resource r
+ WHERE (r.resource_type, r.id) IN (
+       SELECT t.resource_type, t.resource_id FROM sp_token t
+        WHERE t.resource_type = ANY(%(coded)s) AND t.param = 'code' AND t.code = ANY(%(codes)s)
+          AND t.patient_id = %(p)s)
+   AND NOT r.deleted AND r.patient_id = %(p)s
+"""
+NAMED = ("Practitioner", "Organization")  # the people and clinics a parent is told about
+NAMING = {"Encounter": ("participant",), "DocumentReference": ("custodian", "author")}  # where the pages name them
+
+
+# What each page reads. The start page: what needs attention (the forecast, the examinations, the plan,
+# new results and documents). The record: that and the visits, problems, allergies, growth, documents.
+# The codes are the rules' (the tests and groups of the examination schedule in force, growth's vital signs).
+def home_reading() -> Reading:
+    return Reading(("Encounter", "DiagnosticReport", "Immunization", "Flag", "DocumentReference", "ServiceRequest"),
+                   ("Observation",), tuple(record.examination_codes()))
+
+
+def record_reading() -> Reading:
+    return Reading(("Encounter", "DiagnosticReport", "Condition", "AllergyIntolerance", "Immunization", "Flag",
+                    "DocumentReference", "ServiceRequest", "CarePlan"),
+                   ("Observation",), (*record.examination_codes(), *record.growth_codes()), names=True)
+
+
+def growth_reading() -> Reading:
+    return Reading((), ("Observation",), tuple(record.growth_codes()))
+
+
+RESULTS = Reading(("DiagnosticReport",))
+DOCUMENTS = Reading(("DocumentReference",), names=True)
+
+
+async def load(conn: AsyncConnection, gate: Gate, patient_id: str, reading: Reading) -> Loaded | None:
+    """The record's resources that ``reading`` asks for and the gate lets the requester see (None: no such
+    patient): one statement for the record, one more for the names of the people and clinics it refers to.
+
+    The caller has decided the read of the Patient (``open_chart``); this filters by content. Only what a
+    page shows is read: the whole record of a 17-year-old is 500-900 resources, a page shows a few dozen."""
     shown = await gate.content_filter(conn, patient_id)
+    cur = await conn.execute(LOAD_SQL, {"p": patient_id, "types": ["Patient", *reading.types],
+                                        "coded": list(reading.coded), "codes": list(reading.codes)})
     by_type: dict[str, list[Resource]] = defaultdict(list)
-    refs: dict[str, Resource] = {}
     patient: Resource | None = None
-    async with conn.transaction():  # the store's server-side cursor lives in a transaction
-        async for s in store.everything(conn, patient_id, types=types):
-            if s.content is None or not shown(s.resource_type, s.content):
-                continue
-            resource: Resource = jsonutil.loads(s.content)
-            if s.resource_type == "Patient" and s.id == patient_id:
+    seen: set[tuple[str, str]] = set()
+    for rtype, rid, content in await cur.fetchall():
+        if (rtype, rid) in seen or not shown(rtype, content):
+            continue
+        seen.add((rtype, rid))
+        resource: Resource = fv.parse(content)
+        if rtype == "Patient":
+            if rid == patient_id:
                 patient = resource
-            elif s.patient_id is None:
-                refs[f"{s.resource_type}/{s.id}"] = resource
-            elif s.patient_id == patient_id:
-                by_type[s.resource_type].append(resource)
-    return Loaded(patient, dict(by_type), refs) if patient is not None else None
+        else:
+            by_type[rtype].append(resource)
+    if patient is None:
+        return None
+    refs = await _named(conn, by_type, shown) if reading.names else {}
+    return Loaded(patient, dict(by_type), refs, shown)
+
+
+async def _named(conn: AsyncConnection, by_type: dict[str, list[Resource]],
+                 shown: Callable[[str, str], bool]) -> dict[str, Resource]:
+    """The practitioners and clinics the resources refer to, by reference ("Practitioner/123")."""
+    wanted = {ref for rtype, keys in NAMING.items() for r in by_type.get(rtype, ()) for ref in _references(r, keys)}
+    pairs = [tuple(ref.split("/", 1)) for ref in wanted]
+    found = await store.read_many(conn, [(t, i) for t, i in pairs if t in NAMED])
+    return {f"{t}/{i}": fv.parse(s.content) for (t, i), s in found.items()
+            if s.content is not None and s.patient_id is None and shown(t, s.content)}
+
+
+def _references(resource: Resource, keys: tuple[str, ...]) -> Iterable[str]:
+    """The references to practitioners and clinics that the pages name: who saw the child, who issued."""
+    for key in keys:
+        ref = _ref(resource, key)
+        if ref.partition("/")[0] in NAMED:
+            yield ref
 
 
 # small readers ------------------------------------------------------------------------------
@@ -246,17 +333,22 @@ def result_of(obs: Resource) -> Result:
     return Result(text_of(obs.get("code")), str(shown), range_text, _flag(obs, value, low, high))
 
 
-def reports(loaded: Loaded) -> list[Report]:
-    """Laboratory reports with their results, newest first."""
+def final_reports(loaded: Loaded) -> list[Resource]:
+    """The laboratory reports with results a family may read (final, amended...), newest first."""
+    done = [r for r in loaded.of("DiagnosticReport")
+            if r.get("status") in ("final", "amended", "corrected", "appended")]
+    return sorted(done, key=lambda r: when(r, "effectiveDateTime", "effectivePeriod", "issued"), reverse=True)
+
+
+def reports(loaded: Loaded, limit: int | None = None) -> list[Report]:
+    """Laboratory reports with their results (the Observations read), newest first; the first ``limit``."""
     by_ref = {f"Observation/{o['id']}": o for o in loaded.of("Observation")}
     out = []
-    for r in loaded.of("DiagnosticReport"):
-        if r.get("status") not in ("final", "amended", "corrected", "appended"):
-            continue
+    for r in final_reports(loaded)[:limit]:
         results = [result_of(by_ref[x["reference"]]) for x in r.get("result", []) if x.get("reference") in by_ref]
         out.append(Report(r["id"], when(r, "effectiveDateTime", "effectivePeriod", "issued"), text_of(r.get("code")),
                           results))
-    return sorted(out, key=lambda r: r.on, reverse=True)
+    return out
 
 
 # vaccinations ----------------------------------------------------------------------------------
