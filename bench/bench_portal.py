@@ -4,9 +4,11 @@ Runs a real medcard server (uvicorn, 2 workers, its own process) on the embedded
 synthetic city, signs in 100 parents (each linked to one or two children) through the sign-in form,
 and drives them with an asyncio + httpx load generator on loopback:
 
-1. **Parents reading** (the target): each parent, in a loop with 0.5-1.5 s of "reading time" between
-   pages, opens ``/my/``, a child's record, the documents and now and then a document's PDF. Pages'
-   p50/p95/p99 (target p99 <= 150 ms), PDFs' apart, errors (target none), requests/s.
+1. **Parents reading** (the target): each parent, in a loop with 1-5 s of "reading time" between pages
+   (``--reading``; Locust's documented ``wait_time = between(1, 5)``; a parent reading a result or a
+   vaccination plan takes longer, so this is a busy crowd), opens ``/my/``, a child's record, the
+   documents and now and then a document's PDF. Pages' p50/p95/p99 (target p99 <= 150 ms), PDFs'
+   apart, errors (target none) with their kinds, requests/s.
 2. **Saturation, same concurrency, no reading time**: portal pages per second beside
    ``GET /fhir/R4/Patient/{id}`` per second by 100 backend clients — the FHIR read baseline.
 3. **Page weight**: bytes transferred for each page on a first visit (HTML, styles, icons) and after
@@ -85,11 +87,13 @@ def parents(url: str, children: list[str], n: int) -> list[str]:
 
 
 @contextmanager
-def server(url: str, port: int, workers: int) -> Iterator[str]:
+def server(url: str, port: int, workers: int, home: Path | None) -> Iterator[str]:
+    """A medcard server; its MEDCARD_HOME (the blob store of rendered PDFs) kept in ``home`` when given, as the
+    database that records those PDFs is."""
     env = {**os.environ, "MEDCARD_DATABASE_URL": url, "MEDCARD_LOG_LEVEL": "warning", "MEDCARD_DB_POOL_MAX": "20",
            "MEDCARD_SECURE_COOKIES": "false", "MEDCARD_LOGIN_RATE_PER_ADDRESS": "100000",
            "MEDCARD_API_RATE_PER_MINUTE": "100000000", "MEDCARD_API_RATE_BACKEND_PER_MINUTE": "0",
-           "MEDCARD_HOME": tempfile.mkdtemp(prefix="medcard-bench-home-")}
+           "MEDCARD_HOME": str(home) if home else tempfile.mkdtemp(prefix="medcard-bench-home-")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "medcard.app:create_app", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
@@ -122,11 +126,13 @@ class Stats:
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.why: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
-    def add(self, kind: str, seconds: float, ok: bool) -> None:
+    def add(self, kind: str, seconds: float, ok: bool, why: str = "") -> None:
         self.times[kind].append(seconds * 1000)
         if not ok:
             self.errors[kind] += 1
+            self.why[kind][why] += 1
 
 
 async def timed(stats: Stats, kind: str, client: httpx.AsyncClient, path: str) -> httpx.Response | None:
@@ -134,15 +140,15 @@ async def timed(stats: Stats, kind: str, client: httpx.AsyncClient, path: str) -
     start = time.perf_counter()
     try:
         response = await client.get(path)
-    except httpx.HTTPError:
-        stats.add(kind, time.perf_counter() - start, False)
+    except httpx.HTTPError as error:
+        stats.add(kind, time.perf_counter() - start, False, type(error).__name__)
         return None
-    stats.add(kind, time.perf_counter() - start, response.status_code == 200)
+    stats.add(kind, time.perf_counter() - start, response.status_code == 200, f"HTTP {response.status_code}")
     return response
 
 
-async def parent_loop(client: httpx.AsyncClient, kids: list[str], stats: Stats, until: float, think: bool,
-                      rng: random.Random) -> None:
+async def parent_loop(client: httpx.AsyncClient, kids: list[str], stats: Stats, until: float,
+                      think: tuple[float, float] | None, rng: random.Random) -> None:
     docs: dict[str, list[str]] = {}
     while time.perf_counter() < until:
         kid = rng.choice(kids)
@@ -152,7 +158,7 @@ async def parent_loop(client: httpx.AsyncClient, kids: list[str], stats: Stats, 
             if response is not None and path.endswith("/documents"):
                 docs[kid] = re.findall(r'/documents/([0-9a-f-]{36})/pdf', response.text)
             if think:
-                await asyncio.sleep(rng.uniform(0.5, 1.5))
+                await asyncio.sleep(rng.uniform(*think))
         if think and docs.get(kid) and rng.random() < 0.25:  # one visit in four downloads a document
             await timed(stats, "pdf", client, f"/my/children/{kid}/documents/{rng.choice(docs[kid][:5])}/pdf")
 
@@ -171,8 +177,10 @@ def report(label: str, stats: Stats, kind: str, seconds: float) -> dict[str, flo
     t = stats.times[kind]
     figures = {"n": len(t), "rps": len(t) / seconds, "p50": statistics.median(t), "p95": pct(t, 95),
                "p99": pct(t, 99), "errors": stats.errors[kind]}
+    why = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats.why[kind].items()))
     print(f"  {label:<34} {figures['n']:6.0f} requests {figures['rps']:7.1f}/s  p50 {figures['p50']:6.1f} ms  "
-          f"p95 {figures['p95']:6.1f} ms  p99 {figures['p99']:6.1f} ms  errors {figures['errors']}")
+          f"p95 {figures['p95']:6.1f} ms  p99 {figures['p99']:6.1f} ms  errors {figures['errors']}"
+          + (f" ({why})" if why else ""))
     return figures
 
 
@@ -186,7 +194,8 @@ async def weight(client: httpx.AsyncClient, path: str) -> tuple[int, int]:
     return first, page.num_bytes_downloaded + len(str(page.headers))
 
 
-async def drive(root: str, usernames: list[str], patient_ids: list[str], token: str, seconds: float) -> None:
+async def drive(root: str, usernames: list[str], patient_ids: list[str], token: str, seconds: float,
+                pause: tuple[float, float]) -> None:
     limits = httpx.Limits(max_connections=len(usernames) + 10, max_keepalive_connections=len(usernames) + 10)
     clients = [httpx.AsyncClient(base_url=root, timeout=60, limits=limits) for _ in usernames]
     gate = asyncio.Semaphore(2)  # a password check (Argon2) is made to be slow: not 100 at once
@@ -199,10 +208,10 @@ async def drive(root: str, usernames: list[str], patient_ids: list[str], token: 
     print(f"{len(clients)} parents signed in ({sum(map(len, kids))} children's cards)")
     rng = random.Random(17)
 
-    print(f"1. parents reading, 0.5-1.5 s between pages, {seconds:.0f} s:")
+    print(f"1. parents reading, {pause[0]:g}-{pause[1]:g} s between pages, {seconds:.0f} s:")
     stats = Stats()
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(parent_loop(c, k, stats, until, True, random.Random(rng.random()))
+    await asyncio.gather(*(parent_loop(c, k, stats, until, pause, random.Random(rng.random()))
                            for c, k in zip(clients, kids, strict=True)))
     reading = report("portal pages", stats, "page", seconds)
     if stats.times["pdf"]:
@@ -211,7 +220,7 @@ async def drive(root: str, usernames: list[str], patient_ids: list[str], token: 
     print(f"2. saturation, {len(clients)} clients, no reading time, {seconds / 2:.0f} s each:")
     stats = Stats()
     until = time.perf_counter() + seconds / 2
-    await asyncio.gather(*(parent_loop(c, k, stats, until, False, random.Random(rng.random()))
+    await asyncio.gather(*(parent_loop(c, k, stats, until, None, random.Random(rng.random()))
                            for c, k in zip(clients, kids, strict=True)))
     pages = report("portal pages", stats, "page", seconds / 2)
     fhir_clients = [httpx.AsyncClient(base_url=root, timeout=60, limits=limits,
@@ -262,8 +271,8 @@ def run(url: str, args: argparse.Namespace) -> None:
         usernames = parents(url, ids, args.parents)
     print(f"city: {len(ids)} children, {args.parents} parents, made in {time.perf_counter() - started:.0f} s")
     token = backend_token(url)
-    with server(url, args.port, 2) as root:
-        asyncio.run(drive(root, usernames, ids, token, args.seconds))
+    with server(url, args.port, 2, args.home / "server" if args.home else None) as root:
+        asyncio.run(drive(root, usernames, ids, token, args.seconds, args.reading))
 
 
 def main() -> None:
@@ -273,6 +282,8 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--port", type=int, default=18181)
+    parser.add_argument("--reading", type=lambda v: tuple(float(x) for x in v.split(",")), default=(1.0, 5.0),
+                        help="a parent's reading time between pages, LOW,HIGH seconds (default 1,5)")
     parser.add_argument("--home", type=Path, help="keep the embedded database here; a second run reuses its city")
     args = parser.parse_args()
     if args.quick:

@@ -365,7 +365,8 @@ class Policy:
             candidates = {row[0] for row in await cur.fetchall()} | await self._grant_patients()
             if r.patient_id:
                 candidates.add(r.patient_id)
-            self._family_patients = [p for p in sorted(candidates) if await self._family(p, "Patient", "read", False)]
+            # decided as the read of each record (kept for the request: the page opens them next)
+            self._family_patients = [p for p in sorted(candidates) if await self.decide(p, "Patient", "read")]
         return self._family_patients
 
     def _staff_filter(self, b: SqlBuilder, alias: str, reference: str) -> str:

@@ -66,16 +66,11 @@ def _id(value: str, missing: str) -> str:
     return value
 
 
-async def _open(conn: AsyncConnection, gate: Gate, patient_id: str) -> None:
-    """The audited read of a child's record; missing and refused are the same 404 page."""
-    if await store.read_current(conn, "Patient", patient_id) is None:
-        raise NotFound(CHART_MISSING)
-    await open_chart(gate, patient_id)
-
-
 async def _child(conn: AsyncConnection, gate: Gate, patient_id: str, reading: rec.Reading) -> rec.Loaded:
-    await _open(conn, gate, patient_id)
-    loaded = await rec.load(conn, gate, patient_id, reading)
+    """The audited read of a child's record: the policy decides, then the page's part of the record is read.
+    A child the person may not see and a child that does not exist are the same 404 page."""
+    await open_chart(gate, patient_id)
+    loaded = await rec.load(conn, gate, patient_id, reading, today_moscow())
     if loaded is None:
         raise NotFound(CHART_MISSING)
     return loaded

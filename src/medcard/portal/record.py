@@ -15,13 +15,14 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
+from medcard.core.time import CLINIC_TZ
 from medcard.fhir import store
 from medcard.pediatrics import examinations, growth, growth_assessment, immunization, record
 from medcard.pediatrics.record import Resource
@@ -62,17 +63,19 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Reading:
-    """What a page reads of a record: whole types, the resources of other types with one of the given codes
-    (through the token index), and whether the practitioners and clinics they name are wanted."""
+    """What a page reads of a record: whole types; rows of other types with one of the given codes of a token
+    parameter, ``(type, param, codes)``; rows of the last RECENT_DAYS by a date parameter, ``(type, param)``;
+    and whether the practitioners and clinics they name are wanted."""
 
     types: tuple[str, ...]
-    coded: tuple[str, ...] = ()
-    codes: tuple[str, ...] = ()
+    coded: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    recent: tuple[tuple[str, str], ...] = ()
     names: bool = False
 
 
 # The record's own rows of the wanted types (one range scan of resource_patient_idx), the rows it shares
-# with other records (resource_compartment), and the coded rows of other types (sp_token's code index).
+# with other records (resource_compartment), its rows with a wanted code (sp_token's code index, a probe
+# per code) and its rows of the last days (sp_date's patient index).
 LOAD_SQL = """
 SELECT r.resource_type, r.id, r.content FROM resource r
  WHERE r.patient_id = %(p)s AND r.resource_type = ANY(%(types)s) AND NOT r.deleted
@@ -83,46 +86,67 @@ SELECT r.resource_type, r.id, r.content FROM resource_compartment c
 UNION ALL
 SELECT r.resource_type, r.id, r.content FROM resource r
  WHERE (r.resource_type, r.id) IN (
-       SELECT t.resource_type, t.resource_id FROM sp_token t
-        WHERE t.resource_type = ANY(%(coded)s) AND t.param = 'code' AND t.code = ANY(%(codes)s)
-          AND t.patient_id = %(p)s)
+       SELECT t.resource_type, t.resource_id
+         FROM unnest(%(coded_types)s::text[], %(coded_params)s::text[], %(codes)s::text[]) AS k(rtype, param, code)
+         JOIN sp_token t ON t.resource_type = k.rtype AND t.param = k.param AND t.code = k.code
+                        AND t.patient_id = %(p)s)
+   AND NOT r.deleted AND r.patient_id = %(p)s
+UNION ALL
+SELECT r.resource_type, r.id, r.content FROM resource r
+ WHERE (r.resource_type, r.id) IN (
+       SELECT d.resource_type, d.resource_id
+         FROM unnest(%(recent_types)s::text[], %(recent_params)s::text[]) AS k(rtype, param)
+         JOIN sp_date d ON d.patient_id = %(p)s AND d.resource_type = k.rtype AND d.param = k.param
+                       AND d.low >= %(since)s)
    AND NOT r.deleted AND r.patient_id = %(p)s
 """
 NAMED = ("Practitioner", "Organization")  # the people and clinics a parent is told about
 NAMING = {"Encounter": ("participant",), "DocumentReference": ("custodian", "author")}  # where the pages name them
 
 
-# What each page reads. The start page: what needs attention (the forecast, the examinations, the plan,
-# new results and documents). The record: that and the visits, problems, allergies, growth, documents.
-# The codes are the rules' (the tests and groups of the examination schedule in force, growth's vital signs).
+# What each page reads. The start page: what needs attention (the forecast, the examinations on record,
+# the referrals, the results and documents of the last days). The record: that and the visits, problems,
+# allergies, growth and documents. The codes are the rules' (the tests and groups of the examination
+# schedule in force, growth's vital signs).
+def _examined() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    tests = tuple(record.examination_codes())
+    return (("Observation", "code", tests), ("DiagnosticReport", "code", tests),
+            ("Encounter", "type", (record.PREVENTIVE,)))
+
+
 def home_reading() -> Reading:
-    return Reading(("Encounter", "DiagnosticReport", "Immunization", "Flag", "DocumentReference", "ServiceRequest"),
-                   ("Observation",), tuple(record.examination_codes()))
+    return Reading(("Immunization", "Flag", "ServiceRequest"), _examined(),
+                   (("DiagnosticReport", "issued"), ("DocumentReference", "date")))
 
 
 def record_reading() -> Reading:
     return Reading(("Encounter", "DiagnosticReport", "Condition", "AllergyIntolerance", "Immunization", "Flag",
                     "DocumentReference", "ServiceRequest", "CarePlan"),
-                   ("Observation",), (*record.examination_codes(), *record.growth_codes()), names=True)
+                   (*_examined(), ("Observation", "code", tuple(record.growth_codes()))), names=True)
 
 
 def growth_reading() -> Reading:
-    return Reading((), ("Observation",), tuple(record.growth_codes()))
+    return Reading((), (("Observation", "code", tuple(record.growth_codes())),))
 
 
 RESULTS = Reading(("DiagnosticReport",))
 DOCUMENTS = Reading(("DocumentReference",), names=True)
 
 
-async def load(conn: AsyncConnection, gate: Gate, patient_id: str, reading: Reading) -> Loaded | None:
-    """The record's resources that ``reading`` asks for and the gate lets the requester see (None: no such
-    patient): one statement for the record, one more for the names of the people and clinics it refers to.
+async def load(conn: AsyncConnection, gate: Gate, patient_id: str, reading: Reading, on: date) -> Loaded | None:
+    """The record's resources that ``reading`` asks for (recent: since RECENT_DAYS before ``on``) and the gate
+    lets the requester see (None: no such patient): one statement for the record, one more for the names of
+    the people and clinics it refers to.
 
     The caller has decided the read of the Patient (``open_chart``); this filters by content. Only what a
     page shows is read: the whole record of a 17-year-old is 500-900 resources, a page shows a few dozen."""
     shown = await gate.content_filter(conn, patient_id)
-    cur = await conn.execute(LOAD_SQL, {"p": patient_id, "types": ["Patient", *reading.types],
-                                        "coded": list(reading.coded), "codes": list(reading.codes)})
+    coded = [(rtype, param, code) for rtype, param, codes in reading.coded for code in codes]
+    cur = await conn.execute(LOAD_SQL, {
+        "p": patient_id, "types": ["Patient", *reading.types],
+        "coded_types": [c[0] for c in coded], "coded_params": [c[1] for c in coded], "codes": [c[2] for c in coded],
+        "recent_types": [r[0] for r in reading.recent], "recent_params": [r[1] for r in reading.recent],
+        "since": datetime.combine(on - timedelta(days=RECENT_DAYS), time.min, CLINIC_TZ)})
     by_type: dict[str, list[Resource]] = defaultdict(list)
     patient: Resource | None = None
     seen: set[tuple[str, str]] = set()
