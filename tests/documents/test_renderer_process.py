@@ -22,7 +22,8 @@ def test_a_document_is_laid_out_in_another_process_at_lower_priority() -> None:
     data = asyncio.run(render.to_pdf(MARKUP))
     assert data.startswith(b"%PDF-")
     pids = _renderer_pids()
-    assert pids and os.getpid() not in pids
+    assert pids
+    assert os.getpid() not in pids
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert all(os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + render.RENDER_NICE) for pid in pids)
 

@@ -5,6 +5,7 @@ the audit of every opening, and the manifest."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -95,6 +96,28 @@ def test_the_record_reads_in_plain_russian(family: Family, sign_in: SignIn) -> N
     assert "Гипертрофия аденоидов" in text  # the active problem
     assert "Амоксициллин" in text  # the allergy
     assert "Справка в детский сад" in text
+
+
+def test_the_record_in_english_translates_the_sentences_and_keeps_the_records_words(family: Family,
+                                                                                   sign_in: SignIn) -> None:
+    """The sentences the portal makes (attention, flags, centiles, dates) follow the reader's language; what the
+    record itself says (a diagnosis, a disease's name) stays as the clinic wrote it."""
+    parent = sign_in(family.parent)
+    home = parent.get("/my/?lang=en").text
+    assert "New test results: 1" in home
+    assert "New documents: 1" in home
+    assert "Новые результаты" not in home
+    assert "Ближайшее" not in home
+    assert re.search(r"Vaccination: [^<]+ — \d{1,2} (January|February|March|April|May|June|July|August|September|"
+                     r"October|November|December) \d{4}", home)
+    text = parent.get(f"/my/children/{family.toddler}").text
+    assert "above normal" in text
+    assert "above the usual for this age" in text
+    assert "Значение выше обычного" not in text
+    assert "центиль: больше" not in text
+    assert "of 100 children of the same age and sex" in text
+    assert "Острая инфекция верхних дыхательных путей" in text  # the record's own words
+    assert "Масса тела к возрасту" not in parent.get(f"/my/children/{family.toddler}/growth").text
 
 
 def test_another_childs_pages_are_the_same_404_as_a_missing_child(family: Family, sign_in: SignIn) -> None:

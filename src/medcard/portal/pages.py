@@ -36,7 +36,7 @@ from medcard.portal import record as rec
 from medcard.state import database as _db
 from medcard.state import settings as _settings
 from medcard.web.gate import CHART_MISSING, open_chart, page_gate
-from medcard.web.render import env, page, static_url
+from medcard.web.render import NOT_GIVEN, env, language, page, page_language, static_url, translate
 from medcard.web.session import PageUser, require_family
 
 router = APIRouter(include_in_schema=False)
@@ -47,17 +47,30 @@ NO_STORE = {"Cache-Control": "no-store"}
 VISITS_SHOWN, REPORTS_SHOWN, CONSULTATIONS_SHOWN, RESULTS_PAGE = 5, 1, 5, 30
 MONTHS = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября",
           "ноября", "декабря")
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")
 
 
 def ru_day(value: date | str | None) -> str:
-    """A date as people write it: «12 марта 2025» (ux.md §4)."""
+    """A date as people write it: «12 марта 2025» (ux.md §4); «12 March 2025» on an English page."""
     day = day_of(value) if isinstance(value, str) else value
     if day is None:
-        return "не указано"
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+        return translate(NOT_GIVEN)
+    months = MONTHS_EN if language() == "en" else MONTHS
+    return f"{day.day} {months[day.month - 1]} {day.year}"
+
+
+def say(value: rec.Phrase | str) -> str:
+    """A sentence made in Python in the reader's language; the values it names (a disease, a doctor's words)
+    are the record's own and stay as written."""
+    if isinstance(value, rec.Phrase):
+        text = translate(value.text)
+        return text % dict(value.values) if value.values else text
+    return translate(value)
 
 
 env.filters["ru_day"] = ru_day
+env.filters["say"] = say
 
 
 def _id(value: str, missing: str) -> str:
@@ -157,8 +170,10 @@ async def growth_page(request: Request, patient_id: str) -> Response:
         loaded = await _child(conn, gate, patient_id, rec.growth_reading())
     sex, points, lines = rec.growth_points(loaded)
     charts = []
+    english = page_language(request) == "en"
     for line in lines if sex is not None else []:
-        svg = growth_chart.render_growth_chart(line.indicator, str(sex), points[line.indicator], lang="ru")
+        svg = growth_chart.render_growth_chart(line.indicator, str(sex), points[line.indicator],
+                                               lang="en" if english else "ru")
         svg = svg.replace('"chart-title"', f'"chart-{line.indicator}"')  # two charts, two ids
         charts.append({"line": line, "svg": Markup(svg)})  # noqa: S704 - medcard's own SVG of numbers and labels
     return compressed(request, page(request, "my/growth.html", {"child": _head(loaded), "charts": charts}))

@@ -27,12 +27,32 @@ from medcard.fhir import store
 from medcard.pediatrics import examinations, growth, growth_assessment, immunization, record
 from medcard.pediatrics.record import Resource
 from medcard.records import fhirview as fv
+from medcard.web.i18n import N_
 
 # Resource types the pages read (the record's own and the practitioners and clinics it names).
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 NO_KNOWN_ALLERGY = {"716186003", "409137002"}  # SNOMED: no known allergy / no known drug allergy
 PEDIATRICIAN = "pediatrician"
 RECENT_DAYS = 30  # a document or result this new is "new" on the start page
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A sentence of the portal: its Russian text, which is also its message id in the catalogs, and the
+    values it names. The page translates it into the reader's language (the ``say`` filter)."""
+
+    text: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, text: str, **values: Any) -> Phrase:
+        return cls(text, tuple(values.items()))
+
+    def __str__(self) -> str:  # in Russian, as the message id says it
+        return self.text % dict(self.values) if self.values else self.text
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
 
 
 @dataclass
@@ -272,7 +292,7 @@ def visits(loaded: Loaded) -> list[Visit]:
             continue
         specialist_codes = record.codes(e.get("serviceType"), record.SPECIALIST)
         doctor = loaded.refs.get(_ref(e, "participant"))
-        title = text_of((e.get("type") or [None])[-1]) or text_of(e.get("reasonCode")) or "Приём"
+        title = text_of((e.get("type") or [None])[-1]) or text_of(e.get("reasonCode")) or N_("Приём")
         out.append(Visit(e["id"], when(e, "period"), title, name_of(doctor), text_of(e.get("serviceType")),
                          diagnoses.get(e["id"], []),
                          bool(specialist_codes) and PEDIATRICIAN not in specialist_codes))
@@ -281,13 +301,13 @@ def visits(loaded: Loaded) -> list[Visit]:
 
 # results ---------------------------------------------------------------------------------------
 
-FLAG_WORDS = {"normal": ("в норме", "✓"), "high": ("выше нормы", "↑"), "low": ("ниже нормы", "↓"),
-              "abnormal": ("не в норме", "!")}
+FLAG_WORDS = {"normal": (N_("в норме"), "✓"), "high": (N_("выше нормы"), "↑"), "low": (N_("ниже нормы"), "↓"),
+              "abnormal": (N_("не в норме"), "!")}
 FLAG_EXPLAINED = {
-    "normal": "Значение в пределах нормы для возраста ребёнка.",
-    "high": "Значение выше обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом.",
-    "low": "Значение ниже обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом.",
-    "abnormal": "Результат отличается от обычного. Обсудите его с врачом на ближайшем приёме.",
+    "normal": N_("Значение в пределах нормы для возраста ребёнка."),
+    "high": N_("Значение выше обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом."),
+    "low": N_("Значение ниже обычного для возраста. Одно отклонение часто ничего не значит — обсудите его с врачом."),
+    "abnormal": N_("Результат отличается от обычного. Обсудите его с врачом на ближайшем приёме."),
 }
 
 
@@ -295,7 +315,7 @@ FLAG_EXPLAINED = {
 class Result:
     name: str
     value: str
-    range: str
+    range: Phrase
     flag: str | None  # normal, high, low, abnormal, or None when nothing can be said
 
 
@@ -343,17 +363,17 @@ def result_of(obs: Resource) -> Result:
     q = obs.get("valueQuantity")
     value, unit = _float(q), (q or {}).get("unit", "") if isinstance(q, dict) else ""
     shown = f"{number(value)} {unit}".strip() if value is not None else (
-        obs.get("valueString") or text_of(obs.get("valueCodeableConcept")) or "не указано")
+        obs.get("valueString") or text_of(obs.get("valueCodeableConcept")) or N_("не указано"))
     rng = (obs.get("referenceRange") or [{}])[0]
     low, high = _float(rng.get("low")), _float(rng.get("high"))
     if low is not None and high is not None:
-        range_text = f"{number(low)}–{number(high)} {unit}".strip()
+        range_text = Phrase(f"{number(low)}–{number(high)} {unit}".strip())
     elif low is not None:
-        range_text = f"от {number(low)} {unit}".strip()
+        range_text = Phrase.of(N_("от %(v)s"), v=f"{number(low)} {unit}".strip())
     elif high is not None:
-        range_text = f"до {number(high)} {unit}".strip()
+        range_text = Phrase.of(N_("до %(v)s"), v=f"{number(high)} {unit}".strip())
     else:
-        range_text = str(rng.get("text", ""))
+        range_text = Phrase(str(rng.get("text", "")))
     return Result(text_of(obs.get("code")), str(shown), range_text, _flag(obs, value, low, high))
 
 
@@ -377,9 +397,9 @@ def reports(loaded: Loaded, limit: int | None = None) -> list[Report]:
 
 # vaccinations ----------------------------------------------------------------------------------
 
-VACCINE_STATUS = {"complete": ("выполнена", "ok"), "not-due": ("запланирована", "neutral"),
-                  "due": ("пора сделать", "warn"), "overdue": ("просрочена", "alert"),
-                  "contraindicated": ("медотвод", "info")}
+VACCINE_STATUS = {"complete": (N_("выполнена"), "ok"), "not-due": (N_("запланирована"), "neutral"),
+                  "due": (N_("пора сделать"), "warn"), "overdue": (N_("просрочена"), "alert"),
+                  "contraindicated": (N_("медотвод"), "info")}
 
 
 @dataclass(frozen=True)
@@ -463,7 +483,7 @@ def _examinations_due(loaded: Loaded, on: date) -> list[Examination]:
 
 # growth ----------------------------------------------------------------------------------------
 
-GROWTH_CHARTS = {"weight-for-age": "Масса тела", "height-for-age": "Рост (длина тела)"}
+GROWTH_CHARTS = {"weight-for-age": N_("Масса тела"), "height-for-age": N_("Рост (длина тела)")}
 
 
 @dataclass(frozen=True)
@@ -471,18 +491,19 @@ class GrowthLine:
     indicator: str
     label: str
     on: date
-    value: str
+    value: Phrase
     centile: int
-    words: str
+    words: Phrase
 
 
-def centile_words(centile: float) -> str:
+def centile_words(centile: float) -> Phrase:
     """What a centile means to a parent (WHO's 3rd-97th is the usual range)."""
     if centile < 3:
-        return "меньше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"
+        return Phrase(N_("меньше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"))
     if centile > 97:
-        return "больше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"
-    return f"больше, чем у {round(centile)} из 100 детей того же возраста и пола — это обычный диапазон"
+        return Phrase(N_("больше, чем у 97 из 100 детей того же возраста и пола — покажите график врачу"))
+    return Phrase.of(N_("больше, чем у %(n)s из 100 детей того же возраста и пола — это обычный диапазон"),
+                     n=round(centile))
 
 
 def growth_points(loaded: Loaded) -> tuple[str | None, dict[str, list[tuple[float, float]]], list[GrowthLine]]:
@@ -505,8 +526,8 @@ def growth_points(loaded: Loaded) -> tuple[str | None, dict[str, list[tuple[floa
         last = rows[-1]
         assert last.z is not None
         centile = last.centile if last.centile is not None else 100 * 0.5 * (1 + math.erf(last.z / math.sqrt(2)))
-        unit = "кг" if indicator == "weight-for-age" else "см"
-        lines.append(GrowthLine(indicator, label, last.on, f"{number(round(last.value, 1))} {unit}",
+        shown = N_("%(v)s кг") if indicator == "weight-for-age" else N_("%(v)s см")
+        lines.append(GrowthLine(indicator, label, last.on, Phrase.of(shown, v=number(round(last.value, 1))),
                                 max(1, min(99, round(centile))), centile_words(centile)))
     return str(sex), points, lines
 
@@ -536,12 +557,12 @@ def plan(loaded: Loaded) -> list[PlanItem]:
     out = []
     for s in loaded.of("ServiceRequest"):
         if s.get("status") in ("active", "draft", "on-hold"):
-            out.append(PlanItem(text_of(s.get("code")) or "Направление",
+            out.append(PlanItem(text_of(s.get("code")) or N_("Направление"),
                                 when(s, "occurrenceDateTime", "occurrencePeriod", "authoredOn"),
                                 text_of(s.get("performerType"))))
     for p in loaded.of("CarePlan"):
         if p.get("status") == "active":
-            out.append(PlanItem(str(p.get("title") or p.get("description") or "План наблюдения"),
+            out.append(PlanItem(str(p.get("title") or p.get("description") or N_("План наблюдения")),
                                 when(p, "period"), ""))
     return sorted(out, key=lambda p: p.on)
 
@@ -565,7 +586,7 @@ def allergies(loaded: Loaded) -> Allergies:
         status = record.codes(a.get("clinicalStatus"),
                               "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical")
         if not status or status[0] == "active":
-            named.append(text_of(a.get("code")) or "аллерген не указан")
+            named.append(text_of(a.get("code")) or N_("аллерген не указан"))
     if named:
         return Allergies("known", named)
     return Allergies("none-known" if none_known else "not-recorded")
@@ -591,7 +612,7 @@ def documents(loaded: Loaded) -> list[Document]:
             continue
         custodian = loaded.refs.get(_ref(d, "custodian")) or {}
         issuer = custodian.get("name") or name_of(loaded.refs.get(_ref(d, "author")))
-        kind = text_of(d.get("type")) or "Документ"
+        kind = text_of(d.get("type")) or N_("Документ")
         out.append(Document(d["id"], str(d.get("date", "")), kind, str(d.get("description") or kind), str(issuer)))
     return sorted(out, key=lambda d: (d.on, d.id), reverse=True)
 
@@ -602,7 +623,7 @@ def documents(loaded: Loaded) -> list[Document]:
 @dataclass(frozen=True)
 class Attention:
     tone: str  # alert, warn, info
-    text: str
+    text: Phrase
     anchor: str  # where it is, after the child's address: "#vaccinations" on the record, or "/documents"
 
 
@@ -619,49 +640,55 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
     overdue = [v.disease for v in vacc if v.status == "overdue"]
     due = [v.disease for v in vacc if v.status == "due"]
     if overdue:
-        out.append(Attention("alert", "Просрочена прививка: " + ", ".join(overdue), "#vaccinations"))
+        out.append(Attention("alert", Phrase.of(N_("Просрочена прививка: %(what)s"), what=", ".join(overdue)),
+                             "#vaccinations"))
     if due:
-        out.append(Attention("warn", "Пора сделать прививку: " + ", ".join(due), "#vaccinations"))
+        out.append(Attention("warn", Phrase.of(N_("Пора сделать прививку: %(what)s"), what=", ".join(due)),
+                             "#vaccinations"))
     exams = examinations_due(loaded, on)
     missed = [e for e in exams if e.status == "overdue"]
     if len(missed) == 1:
-        out.append(Attention("alert", f"Пропущен профилактический осмотр: {missed[0].label}", "#plan"))
+        out.append(Attention("alert", Phrase.of(N_("Пропущен профилактический осмотр: %(what)s"),
+                                                what=missed[0].label), "#plan"))
     elif missed:  # one line, not a wall of them: the plan lists each
-        out.append(Attention("alert", f"Пропущены профилактические осмотры: {len(missed)}, последний — "
-                                      f"{max(missed, key=lambda e: e.due_until).label}", "#plan"))
+        out.append(Attention("alert", Phrase.of(N_("Пропущены профилактические осмотры: %(n)s, последний — %(what)s"),
+                                                n=len(missed), what=max(missed, key=lambda e: e.due_until).label),
+                             "#plan"))
     for e in exams:
         if e.status == "due":
-            out.append(Attention("warn", f"Пора пройти профилактический осмотр: {e.label}", "#plan"))
+            out.append(Attention("warn", Phrase.of(N_("Пора пройти профилактический осмотр: %(what)s"), what=e.label),
+                                 "#plan"))
     for p in plan(loaded):
-        out.append(Attention("info", f"Направление: {p.what}", "#plan"))
+        out.append(Attention("info", Phrase.of(N_("Направление: %(what)s"), what=p.what), "#plan"))
     results = unread.get("result") or sum(1 for r in loaded.of("DiagnosticReport") if _recent(when(r, "issued"), on))
     if results:
-        out.append(Attention("info", f"Новые результаты анализов: {results}", "#results"))
+        out.append(Attention("info", Phrase.of(N_("Новые результаты анализов: %(n)s"), n=results), "#results"))
     docs = unread.get("document") or sum(1 for d in loaded.of("DocumentReference")
                                          if _recent(str(d.get("date", "")), on))
     if docs:
-        out.append(Attention("info", f"Новые документы: {docs}", "/documents"))
+        out.append(Attention("info", Phrase.of(N_("Новые документы: %(n)s"), n=docs), "/documents"))
     if unread.get("access"):
-        out.append(Attention("info", "Изменён доступ к медкарте", "/access"))
+        out.append(Attention("info", Phrase(N_("Изменён доступ к медкарте")), "/access"))
     return out
 
 
-def next_event(loaded: Loaded, on: date) -> tuple[str, date] | None:
+def next_event(loaded: Loaded, on: date) -> tuple[Phrase, date] | None:
     """The next thing on the calendar: the soonest vaccination or examination window, or a referral."""
-    candidates: list[tuple[date, str]] = []
+    candidates: list[tuple[date, Phrase]] = []
     for v in vaccinations(loaded, on):  # what is overdue is on the attention list already
         if v.status in ("due", "not-due") and v.due is not None:
-            candidates.append((max(v.due, on), f"Прививка: {v.disease}"))
+            candidates.append((max(v.due, on), Phrase.of(N_("Прививка: %(what)s"), what=v.disease)))
     for e in examinations_due(loaded, on):
         if e.status != "overdue":
-            candidates.append((max(e.due_from, on), f"Профилактический осмотр: {e.label}"))
+            candidates.append((max(e.due_from, on),
+                               Phrase.of(N_("Профилактический осмотр: %(what)s"), what=e.label)))
     for p in plan(loaded):
         day = record.day_of(p.on)
         if day is not None and day >= on:
-            candidates.append((day, p.what))
+            candidates.append((day, Phrase(p.what)))
     if not candidates:
         return None
-    day, what = min(candidates)
+    day, what = min(candidates, key=lambda c: (c[0], str(c[1])))
     return what, day
 
 

@@ -40,6 +40,16 @@ def _ngettext(singular: str, plural: str, n: int) -> str:
     return i18n.ngettext(_lang.get(), singular, plural, n)
 
 
+def translate(message: str) -> str:
+    """A text made in Python (marked with ``N_``) in the language of the page being rendered."""
+    return _gettext(message)
+
+
+def language() -> str:
+    """The language of the page being rendered."""
+    return _lang.get()
+
+
 # filters --------------------------------------------------------------------------------------
 
 
@@ -138,6 +148,12 @@ def render(template: str, context: dict[str, Any], lang: str) -> str:
         _lang.reset(token)
 
 
+def page_language(request: Request) -> str:
+    """The language a page of this request is shown in: the signed-in person's choice, else the browser's."""
+    user = getattr(request.state, "page_user", None)
+    return user.lang if user is not None else i18n.language(request)
+
+
 def page(request: Request, template: str, context: dict[str, Any], *, status: int = 200,
          headers: dict[str, str] | None = None) -> HTMLResponse:
     """A whole page (or an htmx fragment) in the request's language.
@@ -148,7 +164,7 @@ def page(request: Request, template: str, context: dict[str, Any], *, status: in
     a cookie (and so follows the person from page to page).
     """
     user = getattr(request.state, "page_user", None)
-    lang = user.lang if user is not None else i18n.language(request)
+    lang = page_language(request)
     base = {"request": request, "user": user, "csrf_token": user.csrf_token if user is not None else ""}
     body = render(template, base | context, lang)
     response = HTMLResponse(body, status_code=status,
