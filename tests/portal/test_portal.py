@@ -16,7 +16,9 @@ import psycopg
 import pytest
 
 from conftest import ServerThread
+from helpers import post
 from medcard.config import Settings
+from medcard.portal import kept
 from portal_family import PASSWORD, Family, hidden_fields, make_family
 
 SignIn = Callable[[str], httpx.Client]
@@ -190,3 +192,49 @@ def test_the_manifest_and_icons(site: ServerThread) -> None:
 
 def pdftotext(data: bytes) -> str:
     return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def _reports_total(text: str) -> int:
+    found = re.search(r"Все анализы \((\d+)\)", text)
+    assert found, "the record names how many laboratory reports there are"
+    return int(found.group(1))
+
+
+def test_a_kept_view_serves_an_unchanged_record_and_gives_way_to_a_change(family: Family, sign_in: SignIn,
+                                                                            http: httpx.Client,
+                                                                            fixed_today: date) -> None:
+    parent = sign_in(family.parent)
+    kept.views.clear()
+    before = parent.get(f"/my/children/{family.toddler}").text
+    assert kept.views.misses >= 1
+    hits = kept.views.hits
+    assert _reports_total(parent.get(f"/my/children/{family.toddler}").text) == _reports_total(before)
+    assert kept.views.hits == hits + 1  # the second opening worked nothing out again
+    made = post(http, "/DiagnosticReport", {
+        "resourceType": "DiagnosticReport", "status": "final", "subject": {"reference": f"Patient/{family.toddler}"},
+        "code": {"text": "Биохимический анализ крови"}, "effectiveDateTime": fixed_today.isoformat(),
+        "issued": f"{fixed_today.isoformat()}T12:00:00+03:00"})
+    assert made.status_code == 201, made.text
+    after = parent.get(f"/my/children/{family.toddler}").text
+    assert _reports_total(after) == _reports_total(before) + 1  # a write to the record is a new version
+
+
+def test_kept_views_of_one_record_follow_each_readers_view(family: Family, sign_in: SignIn,
+                                                            http: httpx.Client, fixed_today: date) -> None:
+    """The parent of a 15-year-old reads the addiction matters of the record; the teenager's own view leaves them
+    out until 16. Whoever opens the record first, the other never gets the view kept for them."""
+    made = post(http, "/Condition", {
+        "resourceType": "Condition", "subject": {"reference": f"Patient/{family.teen}"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F12.1"}],
+                 "text": "Пагубное употребление каннабиноидов"},
+        "onsetDateTime": fixed_today.isoformat()})
+    assert made.status_code == 201, made.text
+    parent, teen = sign_in(family.parent), sign_in(family.teen_login)
+    for first, second in ((parent, teen), (teen, parent)):
+        kept.views.clear()
+        seen = {who: who.get(f"/my/children/{family.teen}").text for who in (first, second)}
+        assert "Пагубное употребление каннабиноидов" in seen[parent]
+        assert "Пагубное употребление каннабиноидов" not in seen[teen]
+        assert "Соколов Иван" in seen[teen]

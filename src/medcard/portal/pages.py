@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -32,12 +33,13 @@ from medcard.fhir.operations.base import OperationCall
 from medcard.notifications import inbox
 from medcard.pediatrics import growth_chart
 from medcard.pediatrics.record import day_of
+from medcard.portal import kept
 from medcard.portal import record as rec
 from medcard.state import database as _db
 from medcard.state import settings as _settings
 from medcard.web.gate import CHART_MISSING, open_chart, page_gate
 from medcard.web.render import NOT_GIVEN, env, language, page, page_language, static_url, translate
-from medcard.web.session import PageUser, require_family
+from medcard.web.session import require_family
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,17 +85,37 @@ async def _child(conn: AsyncConnection, gate: Gate, patient_id: str, reading: re
     """The audited read of a child's record: the policy decides, then the page's part of the record is read.
     A child the person may not see and a child that does not exist are the same 404 page."""
     await open_chart(gate, patient_id)
+    return await _load(conn, gate, patient_id, reading)
+
+
+async def _load(conn: AsyncConnection, gate: Gate, patient_id: str, reading: rec.Reading) -> rec.Loaded:
     loaded = await rec.load(conn, gate, patient_id, reading, today_moscow())
     if loaded is None:
         raise NotFound(CHART_MISSING)
     return loaded
 
 
-def _card(loaded: rec.Loaded, unread: dict[str, int], on: date) -> dict[str, Any]:
-    patient = loaded.patient
-    return {"id": patient["id"], "name": rec.name_of(patient), "birth": patient.get("birthDate"),
-            "gender": patient.get("gender"),
-            "attention": rec.attention(loaded, on, unread), "next": rec.next_event(loaded, on)}
+async def _kept(conn: AsyncConnection, gate: Gate, patient_id: str, part: str, on: date,
+                work_out: Callable[[], Awaitable[Any]]) -> Any:
+    """A part of the child's record as a page shows it: the policy decides and the audit log records the
+    opening first; then the view kept from an earlier page of the same record version, or a new one."""
+    await open_chart(gate, patient_id)
+    key = await kept.key(conn, gate, patient_id, part, on)
+    found = kept.views.get(key)
+    return found if found is not None else kept.views.put(key, await work_out())
+
+
+async def _summary(conn: AsyncConnection, gate: Gate, patient_id: str, on: date) -> rec.Summary:
+    async def work_out() -> rec.Summary:
+        return rec.summary(await _load(conn, gate, patient_id, rec.home_reading()), on)
+
+    found: rec.Summary = await _kept(conn, gate, patient_id, "summary", on, work_out)
+    return found
+
+
+def _card(child: rec.Summary, unread: dict[str, int], on: date) -> dict[str, Any]:
+    return {"id": child.id, "name": child.name, "birth": child.birth, "gender": child.gender,
+            "attention": rec.attention(child, unread), "next": rec.next_event(child, on)}
 
 
 @router.get("/my/")
@@ -106,7 +128,7 @@ async def home(request: Request) -> Response:
         children = await gate.policy.readable_patients()
         unread = await inbox.unread(conn, user.account.id)
         for pid in children:
-            cards.append(_card(await _child(conn, gate, pid, rec.home_reading()), unread.get(pid, {}), on))
+            cards.append(_card(await _summary(conn, gate, pid, on), unread.get(pid, {}), on))
     cards.sort(key=lambda c: (c["id"] != user.account.patient_id, c["birth"] or ""))
     return compressed(request, page(request, "my/home.html", {"cards": cards, "own": user.account.patient_id}))
 
@@ -119,19 +141,24 @@ async def child(request: Request, patient_id: str) -> Response:
     patient_id = _id(patient_id, CHART_MISSING)
     on = today_moscow()
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, rec.record_reading())
-        await loaded.add_results(conn, rec.final_reports(loaded)[:REPORTS_SHOWN])
+        async def work_out() -> dict[str, Any]:
+            loaded = await _load(conn, gate, patient_id, rec.record_reading())
+            await loaded.add_results(conn, rec.final_reports(loaded)[:REPORTS_SHOWN])
+            return _record_view(loaded, on)
+
+        view: dict[str, Any] = await _kept(conn, gate, patient_id, "record", on, work_out)
         unread = (await inbox.unread(conn, user.account.id)).get(patient_id, {})
-    return compressed(request, page(request, "my/child.html", _record_context(user, loaded, unread, on)))
+    return compressed(request, page(request, "my/child.html", {
+        **view, "child": _card(view["summary"], unread, on), "own": user.account.patient_id == patient_id}))
 
 
-def _record_context(user: PageUser, loaded: rec.Loaded, unread: dict[str, int], on: date) -> dict[str, Any]:
+def _record_view(loaded: rec.Loaded, on: date) -> dict[str, Any]:
+    """The record page's sections, worked out of the record (kept while it does not change)."""
     visits = rec.visits(loaded)
     reports = rec.reports(loaded, REPORTS_SHOWN)
     docs = rec.documents(loaded)
     return {
-        "child": _card(loaded, unread, on),
-        "own": user.account.patient_id == loaded.patient["id"],
+        "summary": rec.summary(loaded, on),
         "visits": visits[:VISITS_SHOWN], "visits_total": len(visits),
         "consultations": [v for v in visits if v.specialist][:CONSULTATIONS_SHOWN],
         "reports": reports, "reports_total": len(rec.final_reports(loaded)), **_flags(),
@@ -198,12 +225,16 @@ async def documents(request: Request, patient_id: str, kind: str = "", year: str
     """Every document of the child, newest first; filter by kind and year."""
     user = await require_family(request)
     patient_id = _id(patient_id, CHART_MISSING)
+    on = today_moscow()
     async with page_gate(request, user, patient_id=patient_id) as (conn, gate):
-        loaded = await _child(conn, gate, patient_id, rec.DOCUMENTS)
-    every = rec.documents(loaded)
+        async def work_out() -> tuple[dict[str, Any], list[rec.Document]]:
+            loaded = await _load(conn, gate, patient_id, rec.DOCUMENTS)
+            return _head(loaded), rec.documents(loaded)
+
+        head, every = await _kept(conn, gate, patient_id, "documents", on, work_out)
     shown = [d for d in every if (not kind or d.kind == kind) and (not year or d.on.startswith(year))]
     return compressed(request, page(request, "my/documents.html", {
-        "child": {"id": patient_id, "name": rec.name_of(loaded.patient), "birth": loaded.patient.get("birthDate")},
+        "child": head,
         "documents": shown, "total": len(every), "kinds": sorted({d.kind for d in every}),
         "years": rec.years(every), "kind": kind, "year": year,
         "clear_url": f"/my/children/{patient_id}/documents"}))

@@ -632,11 +632,36 @@ def _recent(value: str, on: date) -> bool:
     return day is not None and 0 <= (on - day).days <= RECENT_DAYS
 
 
-def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attention]:
+@dataclass(frozen=True)
+class Summary:
+    """What the start page and the head of the record say of a child: worked out from the record once (a
+    page may keep it while the record does not change, :mod:`medcard.portal.kept`)."""
+
+    id: str
+    name: str
+    birth: str | None
+    gender: str | None
+    vaccinations: tuple[Vaccination, ...]
+    examinations: tuple[Examination, ...]
+    plan: tuple[PlanItem, ...]
+    recent_results: int  # laboratory reports issued in the last RECENT_DAYS
+    recent_documents: int
+
+
+def summary(loaded: Loaded, on: date) -> Summary:
+    patient = loaded.patient
+    return Summary(
+        str(patient["id"]), name_of(patient), patient.get("birthDate"), patient.get("gender"),
+        tuple(vaccinations(loaded, on)), tuple(examinations_due(loaded, on)), tuple(plan(loaded)),
+        sum(1 for r in loaded.of("DiagnosticReport") if _recent(when(r, "issued"), on)),
+        sum(1 for d in loaded.of("DocumentReference") if _recent(str(d.get("date", "")), on)))
+
+
+def attention(child: Summary, unread: dict[str, int]) -> list[Attention]:
     """What a parent should look at: vaccinations overdue or due, examinations due, follow-up visits,
     new results and documents (unread notifications, else the last month's)."""
     out = []
-    vacc = vaccinations(loaded, on)
+    vacc = child.vaccinations
     overdue = [v.disease for v in vacc if v.status == "overdue"]
     due = [v.disease for v in vacc if v.status == "due"]
     if overdue:
@@ -645,7 +670,7 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
     if due:
         out.append(Attention("warn", Phrase.of(N_("Пора сделать прививку: %(what)s"), what=", ".join(due)),
                              "#vaccinations"))
-    exams = examinations_due(loaded, on)
+    exams = child.examinations
     missed = [e for e in exams if e.status == "overdue"]
     if len(missed) == 1:
         out.append(Attention("alert", Phrase.of(N_("Пропущен профилактический осмотр: %(what)s"),
@@ -658,13 +683,12 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
         if e.status == "due":
             out.append(Attention("warn", Phrase.of(N_("Пора пройти профилактический осмотр: %(what)s"), what=e.label),
                                  "#plan"))
-    for p in plan(loaded):
+    for p in child.plan:
         out.append(Attention("info", Phrase.of(N_("Направление: %(what)s"), what=p.what), "#plan"))
-    results = unread.get("result") or sum(1 for r in loaded.of("DiagnosticReport") if _recent(when(r, "issued"), on))
+    results = unread.get("result") or child.recent_results
     if results:
         out.append(Attention("info", Phrase.of(N_("Новые результаты анализов: %(n)s"), n=results), "#results"))
-    docs = unread.get("document") or sum(1 for d in loaded.of("DocumentReference")
-                                         if _recent(str(d.get("date", "")), on))
+    docs = unread.get("document") or child.recent_documents
     if docs:
         out.append(Attention("info", Phrase.of(N_("Новые документы: %(n)s"), n=docs), "/documents"))
     if unread.get("access"):
@@ -672,17 +696,17 @@ def attention(loaded: Loaded, on: date, unread: dict[str, int]) -> list[Attentio
     return out
 
 
-def next_event(loaded: Loaded, on: date) -> tuple[Phrase, date] | None:
+def next_event(child: Summary, on: date) -> tuple[Phrase, date] | None:
     """The next thing on the calendar: the soonest vaccination or examination window, or a referral."""
     candidates: list[tuple[date, Phrase]] = []
-    for v in vaccinations(loaded, on):  # what is overdue is on the attention list already
+    for v in child.vaccinations:  # what is overdue is on the attention list already
         if v.status in ("due", "not-due") and v.due is not None:
             candidates.append((max(v.due, on), Phrase.of(N_("Прививка: %(what)s"), what=v.disease)))
-    for e in examinations_due(loaded, on):
+    for e in child.examinations:
         if e.status != "overdue":
             candidates.append((max(e.due_from, on),
                                Phrase.of(N_("Профилактический осмотр: %(what)s"), what=e.label)))
-    for p in plan(loaded):
+    for p in child.plan:
         day = record.day_of(p.on)
         if day is not None and day >= on:
             candidates.append((day, Phrase(p.what)))
