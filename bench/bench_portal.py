@@ -196,7 +196,10 @@ async def weight(client: httpx.AsyncClient, path: str) -> tuple[int, int]:
 
 async def drive(root: str, usernames: list[str], patient_ids: list[str], token: str, seconds: float,
                 pause: tuple[float, float]) -> None:
-    limits = httpx.Limits(max_connections=len(usernames) + 10, max_keepalive_connections=len(usernames) + 10)
+    # idle connections are dropped before the server's keep-alive timeout (5 s) ends them under a request, as a
+    # browser retries such a request on a new connection without showing an error
+    limits = httpx.Limits(max_connections=len(usernames) + 10, max_keepalive_connections=len(usernames) + 10,
+                          keepalive_expiry=4.0)
     clients = [httpx.AsyncClient(base_url=root, timeout=60, limits=limits) for _ in usernames]
     gate = asyncio.Semaphore(2)  # a password check (Argon2) is made to be slow: not 100 at once
 
