@@ -105,7 +105,9 @@ class Gate:
         and whether drug-addiction matters are left out. Two requesters with the same view of a record are
         shown the same resources of it (a document built from it may be kept and served to both)."""
         self.rebind(conn)
-        return self.policy.readable_types(), await self.policy.hides_substance_use(patient_id)
+        types = self.policy.readable_types()
+        hide = await self.policy.hides_substance_use(patient_id)
+        return types, hide
 
     async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str, str], bool]:
         """For operations that show a whole record ($everything, $summary): which stored resources (type,
