@@ -162,7 +162,7 @@ def books_issued(url: str) -> int:
 
 def batch(label: str, records: list[tuple[str, int, int]], token: str, pid: int, path: str, url: str
           ) -> tuple[list[float], list[float], int]:
-    firsts, totals, size, books = [], [], 0, books_issued(url)
+    firsts, totals, size, books, book_sizes = [], [], 0, books_issued(url), []
     with RssPeak(pid).watching() as rss:
         for patient, _, _ in records:
             first, total, body = download(path.format(patient), token)
@@ -170,12 +170,16 @@ def batch(label: str, records: list[tuple[str, int, int]], token: str, pid: int,
             totals.append(total)
             size += len(body)
             if "archive" in path:
-                zipfile.ZipFile(io.BytesIO(body)).testzip()
+                archive = zipfile.ZipFile(io.BytesIO(body))
+                archive.testzip()
+                if "record-book.pdf" in archive.namelist():
+                    book_sizes.append(archive.getinfo("record-book.pdf").file_size)
     print(f"  {label:<34} first byte {ms(firsts)}")
     print(f"  {'':<34} whole      {ms(totals)}   {size / len(records) / 1e6:6.2f} MB each; "
           f"server peak RSS {rss.peak / 2**20:6.1f} MB")
     if "archive" in path:
-        print(f"  {'':<34} record books rendered: {books_issued(url) - books} of {len(records)}")
+        print(f"  {'':<34} record books rendered: {books_issued(url) - books} of {len(records)}; in "
+              f"{len(book_sizes)} archives, {statistics.mean(book_sizes or [0]) / 1e6:.2f} MB each")
     return firsts, totals, rss.peak
 
 
