@@ -3,7 +3,7 @@
 A record book is rendered by WeasyPrint, whose memory grows with the book (docs/performance.md); an
 unchanged record asked for again gets the book already issued. Every query on ``record_book`` lives
 here; what a book depends on, and when a kept one is served, is documents/book.py's
-:func:`~medcard.documents.book.record_book`. One row per child and view: a new book for them
+:func:`~medcard.documents.book.kept_record_book`. One row per child and view: a new book for them
 replaces it, and the caller deletes the superseded blob.
 """
 
