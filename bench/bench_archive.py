@@ -10,7 +10,9 @@ records:
   document that had none (the synthetic city's documents are HTML and text);
 - ``$record-archive`` warm: the second download, every PDF served from the blob store.
 
-Both archives include the record book, rendered for each download (it is not kept).
+Both archives include the record book: the cold download renders and keeps it, the warm one serves
+the kept book (documents/book.py); how many books each batch rendered (new entries in the registry
+of issued documents) is printed with its figures.
 
 The server's resident memory (RSS, sampled every 20 ms with psutil) is recorded before and during
 each batch of 20: its peak is the figure the issue bounds (300 MB). Prints figures and ratios; asserts
@@ -152,9 +154,15 @@ def ms(values: list[float]) -> str:
     return (f"p50 {statistics.median(ordered) * 1000:8.1f} ms   max {ordered[-1] * 1000:8.1f} ms")
 
 
-def batch(label: str, records: list[tuple[str, int, int]], token: str, pid: int, path: str) -> tuple[list[float],
-                                                                                                     list[float], int]:
-    firsts, totals, size = [], [], 0
+def books_issued(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM document_issued WHERE kind = 'record-book'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def batch(label: str, records: list[tuple[str, int, int]], token: str, pid: int, path: str, url: str
+          ) -> tuple[list[float], list[float], int]:
+    firsts, totals, size, books, book_sizes = [], [], 0, books_issued(url), []
     with RssPeak(pid).watching() as rss:
         for patient, _, _ in records:
             first, total, body = download(path.format(patient), token)
@@ -162,10 +170,16 @@ def batch(label: str, records: list[tuple[str, int, int]], token: str, pid: int,
             totals.append(total)
             size += len(body)
             if "archive" in path:
-                zipfile.ZipFile(io.BytesIO(body)).testzip()
+                archive = zipfile.ZipFile(io.BytesIO(body))
+                archive.testzip()
+                if "record-book.pdf" in archive.namelist():
+                    book_sizes.append(archive.getinfo("record-book.pdf").file_size)
     print(f"  {label:<34} first byte {ms(firsts)}")
     print(f"  {'':<34} whole      {ms(totals)}   {size / len(records) / 1e6:6.2f} MB each; "
           f"server peak RSS {rss.peak / 2**20:6.1f} MB")
+    if "archive" in path:
+        print(f"  {'':<34} record books rendered: {books_issued(url) - books} of {len(records)}; in "
+              f"{len(book_sizes)} archives, {statistics.mean(book_sizes or [0]) / 1e6:.2f} MB each")
     return firsts, totals, rss.peak
 
 
@@ -183,11 +197,11 @@ def run(url: str, args: argparse.Namespace) -> None:
         idle = psutil.Process(pid).memory_info().rss
         print(f"server RSS before the batches: {idle / 2**20:.1f} MB")
         e_first, e_total, e_peak = batch("$everything (baseline)", records, token, pid,
-                                         "/fhir/R4/Patient/{}/$everything")
+                                         "/fhir/R4/Patient/{}/$everything", url)
         c_first, c_total, c_peak = batch("$record-archive, cold (renders)", records, token, pid,
-                                         "/fhir/R4/Patient/{}/$record-archive")
+                                         "/fhir/R4/Patient/{}/$record-archive", url)
         w_first, w_total, w_peak = batch("$record-archive, warm (kept PDFs)", records, token, pid,
-                                         "/fhir/R4/Patient/{}/$record-archive")
+                                         "/fhir/R4/Patient/{}/$record-archive", url)
     med = statistics.median
     print("ratios (median, archive / $everything of the same child):")
     print(f"  first byte: cold {med(c_first) / med(e_first):5.2f}x, warm {med(w_first) / med(e_first):5.2f}x")

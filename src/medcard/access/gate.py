@@ -100,13 +100,20 @@ class Gate:
             reason = "you may not change this record"
         return f"{action} of {what} is not allowed: {reason}"
 
+    async def content_view(self, conn: AsyncConnection, patient_id: str) -> tuple[frozenset[str] | None, bool]:
+        """What :meth:`content_filter` shows of this record, as data: the readable types (None: every type)
+        and whether drug-addiction matters are left out. Two requesters with the same view of a record are
+        shown the same resources of it (a document built from it may be kept and served to both)."""
+        self.rebind(conn)
+        types = self.policy.readable_types()
+        hide = await self.policy.hides_substance_use(patient_id)
+        return types, hide
+
     async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str, str], bool]:
         """For operations that show a whole record ($everything, $summary): which stored resources (type,
         JSON text) may be shown: those of the types the requester may read (their scopes and roles),
         but drug-addiction matters for a teenager's own access before 16."""
-        self.rebind(conn)
-        types = self.policy.readable_types()
-        hide = await self.policy.hides_substance_use(patient_id)
+        types, hide = await self.content_view(conn, patient_id)
         if types is None and not hide:
             return _show_all
         return lambda rtype, content: ((types is None or rtype in types)

@@ -3,6 +3,7 @@
     medcard documents render DOCUMENTREFERENCE_ID --out FILE   the signed PDF of a document
     medcard documents verify FILE                              its signature, issuer and revocation
     medcard documents revoke CODE --reason R                   mark an issued document revoked
+    medcard documents purge-books                              delete the record books kept for past days
 
 ``render`` reads the record as the operator (a backend requester: audited like any other read).
 ``verify`` exits 0 for a valid document, 1 for a bad or unknown one, 2 for a revoked one.
@@ -24,7 +25,7 @@ from medcard.core.errors import MedcardError
 from medcard.launch import database, schema_ready
 
 OPERATOR = Requester("system", "operator (command line)")
-documents_app = typer.Typer(help="Issued documents: render, verify, revoke.", no_args_is_help=True)
+documents_app = typer.Typer(help="Issued documents: render, verify, revoke, purge kept books.", no_args_is_help=True)
 
 
 def _run(work: Any, settings: Settings) -> Any:
@@ -94,3 +95,23 @@ def revoke_(code: Annotated[str, typer.Argument(help="The document's code, as pr
 
     issued = _run(work, get_settings())
     typer.echo(f"{issued.code}: revoked at {issued.revoked_at:%Y-%m-%d %H:%M:%S %Z}")
+
+
+@documents_app.command("purge-books")
+def purge_books() -> None:
+    """Delete the record books kept for days before today (Moscow): a book prints its day, so they are never
+    served again. Their registry entries stay (their codes remain verifiable)."""
+    from medcard.core.time import today_moscow
+    from medcard.documents import kept
+    from medcard.documents.blobs import blob_store
+
+    settings = get_settings()
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> Any:
+        return await kept.stale(conn, today_moscow())
+
+    stale = _run(work, settings)  # committed: only then are the files deleted
+    store = blob_store(settings)
+    for key in stale:
+        store.delete(key)
+    typer.echo(f"{len(stale)} kept record books of past days deleted")

@@ -107,6 +107,14 @@ async def organization_key(conn: AsyncConnection, organization_id: str, name: st
     return OrganizationKey(organization_id, bytes(row[0]), _open(organization_id, bytes(row[1]), secret))
 
 
+async def certificate(conn: AsyncConnection, organization_id: str) -> bytes | None:
+    """The organization's certificate (DER), or None before it first signed."""
+    cur = await conn.execute("SELECT certificate FROM document_signing_key WHERE organization_id = %s",
+                             (organization_id,))
+    row = await cur.fetchone()
+    return bytes(row[0]) if row else None
+
+
 async def certificates(conn: AsyncConnection) -> dict[str, bytes]:
     """Every organization's certificate (DER) by organization id: the trust roots of a check."""
     cur = await conn.execute("SELECT organization_id, certificate FROM document_signing_key")

@@ -8,6 +8,7 @@ leaves out what the requester may not see. Referenced resources outside any reco
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ class Source:
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     refs: dict[str, Resource] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)  # what is computed once per document (growth scores)
+    digest: str = ""  # of every resource read (type, id, version, JSON), when read by :func:`whole_record`
 
     def of(self, rtype: str) -> list[Resource]:
         return self.resources.get(rtype, [])
@@ -69,7 +71,12 @@ async def check_record(gate: Gate, patient_id: str, entity: str) -> None:
 
 
 async def whole_record(conn: AsyncConnection, gate: Gate, patient_id: str) -> Source:
-    """The whole record the requester may see (decided and audited by the caller), in one snapshot."""
+    """The whole record the requester may see (decided and audited by the caller), in one snapshot.
+
+    ``digest`` is the SHA-256 of every resource read, in the store's order (type, id): the record
+    as this view shows it, with the practitioners and organizations it refers to. Any change to what
+    a document built from it could print changes the digest."""
+    digest = hashlib.sha256()
     async with conn.transaction():
         shown = await gate.content_filter(conn, patient_id)
         source: Source | None = None
@@ -77,6 +84,7 @@ async def whole_record(conn: AsyncConnection, gate: Gate, patient_id: str) -> So
         async for s in store.everything(conn, patient_id):
             if s.content is None or not (s.patient_id is None or shown(s.resource_type, s.content)):
                 continue
+            digest.update(f"{s.resource_type}/{s.id}/{s.version_id}/{len(s.content)}\n{s.content}\n".encode())
             resource = jsonutil.loads(s.content)
             if s.resource_type == "Patient" and s.id == patient_id:
                 source = Source(resource)
@@ -86,6 +94,7 @@ async def whole_record(conn: AsyncConnection, gate: Gate, patient_id: str) -> So
         raise NotFound(f"Patient/{patient_id} is not known")
     for resource in rest:
         source.add(resource)
+    source.digest = digest.hexdigest()
     return source
 
 
