@@ -10,8 +10,10 @@ key of everything they depend on:
 - the view: what the policy lets this kind of reader see (the types the reader may read, and whether a
   teenager's own view before 16 leaves drug-addiction matters out: :meth:`Gate.content_filter`'s inputs);
 - the day in Moscow (forecasts and what counts as new depend on it);
-- the record's version (:func:`medcard.fhir.store.record_version`: how many resources it holds and when
-  the last one changed), so any write to the record makes a new key.
+- the record's version: how many resources it holds (deleted ones too) and the sum of their version
+  numbers, so any create, update or delete in the record makes a new key, whatever order concurrent
+  writes commit in (a last-change time alone can stay the same when an earlier-started write commits
+  after a later one).
 
 Nothing is looked up before the policy has decided and the audit log has recorded the opening. Two
 readers with the same view of a child (both parents) share what is kept: they may see the same.
@@ -32,7 +34,6 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
-from medcard.fhir import store
 
 KEPT_VIEWS = 3000  # about 1,000 children's three parts: a few KB each
 
@@ -74,8 +75,12 @@ class Kept:
 views = Kept(KEPT_VIEWS)
 
 
+VERSION_SQL = "SELECT count(*), coalesce(sum(version_id), 0) FROM resource WHERE patient_id = %s"
+
+
 async def key(conn: AsyncConnection, gate: Gate, patient_id: str, part: str, on: date) -> Hashable:
     """The key of ``part`` of the record as this requester may see it on ``on`` (one statement: the version)."""
     hides = await gate.policy.hides_substance_use(patient_id)
-    count, last = await store.record_version(conn, patient_id)
-    return (patient_id, part, gate.policy.readable_types(), hides, on, count, last)
+    cur = await conn.execute(VERSION_SQL, (patient_id,))
+    count, versions = await cur.fetchone() or (0, 0)
+    return (patient_id, part, gate.policy.readable_types(), hides, on, int(count), int(versions))
