@@ -64,6 +64,11 @@ def test_the_registrar_reads_and_finds_the_paper_card_and_no_other_document(http
     assert body(read)["identifier"][0]["value"] == "3-000123"
     assert http.get(f"/DocumentReference/{card}/_history/1", headers=registrar).status_code == 200
     missing = not_found(http, "/DocumentReference/{}", "no-such-document", registrar)
+    # a deleted document has nothing to tell its kind by: to the registrar it does not exist (not 410)
+    deleted = world.create(document(child, code="11488-4"))
+    assert http.delete(f"/DocumentReference/{deleted}").status_code in (200, 204)
+    assert http.get(f"/DocumentReference/{deleted}", headers=doctor).status_code == 410
+    assert not_found(http, "/DocumentReference/{}", deleted, registrar) == missing
     for rid in clinical:  # refused exactly as a document that does not exist
         assert not_found(http, "/DocumentReference/{}", rid, registrar) == missing
         assert not_found(http, "/DocumentReference/{}/_history/1", rid, registrar) == not_found(
