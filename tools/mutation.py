@@ -55,7 +55,8 @@ AUDIT, BUNDLES, REFUSALS = ("tests/access/test_privacy_guards_audit.py", "tests/
                             "tests/access/test_privacy_guards_refusals.py")
 MATRIX = "tests/access/test_policy_matrix.py"
 SIDE = "tests/access/test_side_channels.py"
-TESTS = (SEARCH, FAMILY, STAFF, AUDIT, BUNDLES, REFUSALS, SIDE, MATRIX,
+PAPER = "tests/access/test_privacy_guards_paper_card.py"
+TESTS = (SEARCH, FAMILY, STAFF, AUDIT, BUNDLES, REFUSALS, SIDE, MATRIX, PAPER,
          "tests/access/test_policy_request.py",
          "tests/access/test_oauth.py", "tests/access/test_commands.py", "tests/fhir/test_search.py",
          "tests/fhir/test_everything.py", "tests/fhir/test_summary.py", "tests/fhir/test_capability.py",
@@ -204,6 +205,14 @@ BREAKS: tuple[Break, ...] = (
        'parts.append("TRUE")', STAFF),
     _b("registrar reaches clinical types", JSON_, '"types": ["Patient", "RelatedPerson", "Appointment",',
        '"types": ["Patient", "Observation", "RelatedPerson", "Appointment",', MATRIX),
+    _b("registrar reads any DocumentReference", POLICY,
+       'return action == "search" if kinds is None else any(k.name in kinds for k in reached)', "return True", PAPER),
+    _b("a kind's SQL matches the whole type", POLICY, "AND EXISTS (SELECT 1 FROM sp_token k WHERE \"",
+       'AND TRUE OR EXISTS (SELECT 1 FROM sp_token k WHERE "', PAPER),
+    _b("a kind's identifier system not compared", POLICY,
+       'str(i.get("system") or "").startswith(self.identifier_system_prefix)', 'bool(i.get("system"))', PAPER),
+    _b("a kind decided without the resource in hand", POLICY,
+       'return action == "search" if kinds is None else', "return True if kinds is None else", PAPER),
     _b("any clinic's child is in care", POLICY, "        if set(facts.organizations) & set(r.organizations):",
        "        if facts.organizations:", MATRIX),
     _b("care relation: appointments dropped", POLICY,

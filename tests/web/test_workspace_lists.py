@@ -15,7 +15,7 @@ from pages_helpers import hidden_fields, sign_in_client
 from conftest import ServerThread
 from helpers import bearer, body, system_token
 from medcard.config import Settings
-from worklist_data import CLINIC, COLLEAGUE_ROLE, DOCTOR, DOCTOR_ROLE, district
+from worklist_data import CLINIC, COLLEAGUE_ROLE, DOCTOR, DOCTOR_ROLE, district, write
 
 SignIn = Callable[..., httpx.Client]
 
@@ -133,3 +133,61 @@ def test_the_registrar_creates_a_family_account_once(api: httpx.Client, signed_i
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM representation").fetchone() == (1,)
     assert registrar.post("/app/patients/pupil/registry/family", data=family).status_code == 403  # no CSRF
+
+
+def paper_card_and_protocol(api: httpx.Client) -> None:
+    """Pupil's archived paper card (kept by the clinic's archive) and a certificate of the same record."""
+    write(api, {"resourceType": "DocumentReference", "id": "pupil-card", "status": "current",
+                "identifier": [{"system": "urn:medcard:paper-card:1", "value": "3-000777"}],
+                "type": {"text": "История развития ребёнка (ф. 112/у)"}, "subject": {"reference": "Patient/pupil"},
+                "date": "2020-02-03T10:00:00+03:00", "custodian": {"reference": f"Organization/{CLINIC}"},
+                "context": {"period": {"start": "2019-06-15", "end": "2019-12-31"}},
+                "content": [{"attachment": {"contentType": "text/plain", "data": "0JrQsNGA0YLQsA=="}}]})
+    write(api, {"resourceType": "DocumentReference", "id": "pupil-certificate", "status": "current",
+                "type": {"text": "Медицинская справка"},
+                "description": "Справка для бассейна", "subject": {"reference": "Patient/pupil"},
+                "date": "2026-11-20T10:00:00+03:00",
+                "content": [{"attachment": {"contentType": "text/plain", "data": "0JbQsNC70L7QsdGL"}}]})
+
+
+def test_the_registrar_sees_the_paper_card_on_the_registry_page(api: httpx.Client, signed_in: SignIn) -> None:
+    registrar = signed_in("reg.card", [("registrar", CLINIC)])
+    empty = registrar.get("/app/patients/pupil/registry")
+    assert empty.status_code == 200
+    assert "Бумажной медкарты нет" in empty.text
+    paper_card_and_protocol(api)
+    page = registrar.get("/app/patients/pupil/registry")
+    assert page.status_code == 200
+    card = page.text[page.text.index('id="paper-card"'):page.text.index('id="family"')]
+    assert "Бумажная медкарта" in card
+    assert "3-000777" in card
+    assert "2019–2019" in card
+    assert f"в архиве: ДГП {CLINIC}" in card
+    assert "03.02.2020" in card  # sent to the archive
+    english = registrar.get("/app/patients/pupil/registry?lang=en").text
+    assert "Paper record card" in english
+    assert f"in the archive of ДГП {CLINIC}" in english
+    # the certificate of the same child stays out of the registrar's reach, on pages as through the API
+    assert registrar.get("/app/patients/pupil/timeline/document/pupil-certificate").status_code == 404
+    assert registrar.get("/app/patients/pupil/timeline/document/pupil-card").status_code == 200
+    chart = registrar.get("/app/patients/pupil").text
+    assert "3-000777" in chart
+    assert "Справка для бассейна" not in chart
+    doctor = signed_in("dr.card", [("pediatrician", CLINIC)], DOCTOR)
+    assert "Справка для бассейна" in doctor.get("/app/patients/pupil").text
+
+
+def test_a_registrars_search_results_open_the_registry_a_doctors_the_chart(api: httpx.Client,
+                                                                          signed_in: SignIn) -> None:
+    registrar = signed_in("reg.search", [("registrar", CLINIC)])
+    doctor = signed_in("dr.search", [("pediatrician", CLINIC)], DOCTOR)
+    found = registrar.get("/app/patients", params={"q": "Школьникова"}, headers={"HX-Request": "true"})
+    assert 'href="/app/patients/pupil/registry"' in found.text
+    assert "Enter — открыть регистратуру ребёнка" in registrar.get("/app/patients").text
+    found = doctor.get("/app/patients", params={"q": "Школьникова"}, headers={"HX-Request": "true"})
+    assert 'href="/app/patients/pupil"' in found.text
+    assert "/registry" not in found.text
+    # the registry is one click away in the chart's navigation, for those whose roles may register
+    assert 'href="/app/patients/pupil/registry"' in doctor.get("/app/patients/pupil").text
+    archivist = signed_in("arch.search", [("archivist", CLINIC)])
+    assert "/registry" not in archivist.get("/app/patients/pupil").text

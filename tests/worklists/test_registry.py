@@ -163,8 +163,11 @@ def test_the_paper_card_is_shown_to_whom_the_policy_lets_read_documents(http: ht
     cards = as_account(database_url, doctor, lambda conn, gate: registry.paper_cards(conn, gate, "pupil"))
     assert cards == [registry.PaperCard("12-000042", "12", ("2012-05-01", "2017-12-31"), "current",
                                         "Бумажная история развития ребёнка (ф. 112/у) № 12-000042, передана в архив",
-                                        f"Organization/{CLINIC}", "2018-02-01T10:00:00+03:00")]
+                                        f"Organization/{CLINIC}", "2018-02-01T10:00:00+03:00", f"ДГП {CLINIC}")]
+    assert cards[0].years == (2012, 2017)
     assert as_account(database_url, doctor, lambda conn, gate: registry.paper_cards(conn, gate, "baby")) == []
+    # the registrar of the child's clinic reads the paper card (the policy's paper-card kind), as the doctor does
+    assert as_account(database_url, registrar, lambda conn, gate: registry.paper_cards(conn, gate, "pupil")) == cards
 
 
 def test_a_phone_number_is_a_username_in_one_spelling(database_url: str, registrar: str) -> None:

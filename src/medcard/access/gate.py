@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 
 from medcard.access import audit
 from medcard.access.audit import OUTCOME_FAILED, OUTCOME_REFUSED, OUTCOME_SUCCESS, AuditEntry
-from medcard.access.policy import Decision, Policy, is_substance_use
+from medcard.access.policy import Decision, Policy, is_substance_use, kinds_of, narrows
 from medcard.access.requester import Requester
 from medcard.core import jsonutil
 from medcard.core.errors import Forbidden, NotFound
@@ -60,13 +60,16 @@ class Gate:
         teenager's own record before the age of own access to drug-addiction matters. A refused
         read of a record raises ``NotFound(missing)``: ``missing`` must be the very message the caller
         gives when there is no such resource, so that the two answers are the same to the byte.
-        ``record=False``: an allowed decision is not audited (the caller's next step is).
+        ``record=False``: an allowed decision is not audited (the caller's next step is). ``content`` also
+        tells the kind of the resource to a role that reaches only some kinds of its type (the registrar's
+        paper cards); without it such a role is refused.
         """
         r = self.requester
         substance = (content is not None and patient_id is not None and r.kind == "family"
                      and r.patient_id == patient_id and is_substance_use(jsonutil.loads(content)))
+        kinds = kinds_of(rtype, jsonutil.loads(content)) if content is not None and narrows(r, rtype) else None
         decision = await self.policy.decide(patient_id, rtype, _policy_action(action), substance_use=substance,
-                                            interaction=WRITES.get(action))
+                                            interaction=WRITES.get(action), kinds=kinds)
         if record or not decision:
             self._audit(decision, subtype or action, patient_id, entity, query)
         if not decision:
@@ -100,23 +103,32 @@ class Gate:
             reason = "you may not change this record"
         return f"{action} of {what} is not allowed: {reason}"
 
-    async def content_view(self, conn: AsyncConnection, patient_id: str) -> tuple[frozenset[str] | None, bool]:
-        """What :meth:`content_filter` shows of this record, as data: the readable types (None: every type)
-        and whether drug-addiction matters are left out. Two requesters with the same view of a record are
-        shown the same resources of it (a document built from it may be kept and served to both)."""
+    async def content_view(self, conn: AsyncConnection, patient_id: str
+                           ) -> tuple[frozenset[str] | None, dict[str, frozenset[str]], bool]:
+        """What :meth:`content_filter` shows of this record, as data: the readable types (None: every type),
+        the kinds readable of other types, and whether drug-addiction matters are left out. Two requesters
+        with the same view of a record are shown the same resources of it (a document built from it may be
+        kept and served to both)."""
         self.rebind(conn)
         types = self.policy.readable_types()
+        partial = self.policy.readable_kinds() if types is not None else {}
         hide = await self.policy.hides_substance_use(patient_id)
-        return types, hide
+        return types, partial, hide
 
     async def content_filter(self, conn: AsyncConnection, patient_id: str) -> Callable[[str, str], bool]:
         """For operations that show a whole record ($everything, $summary): which stored resources (type,
-        JSON text) may be shown: those of the types the requester may read (their scopes and roles),
-        but drug-addiction matters for a teenager's own access before 16."""
-        types, hide = await self.content_view(conn, patient_id)
+        JSON text) may be shown: those of the types the requester may read (their scopes and roles) and
+        the kinds they may read of other types (the registrar's paper cards), but drug-addiction matters
+        for a teenager's own access before 16."""
+        types, partial, hide = await self.content_view(conn, patient_id)
         if types is None and not hide:
             return _show_all
-        return lambda rtype, content: ((types is None or rtype in types)
+
+        def reached(rtype: str, content: str) -> bool:
+            return types is None or rtype in types or (
+                rtype in partial and not partial[rtype].isdisjoint(kinds_of(rtype, jsonutil.loads(content))))
+
+        return lambda rtype, content: (reached(rtype, content)
                                        and not (hide and is_substance_use(jsonutil.loads(content))))
 
     # searches --------------------------------------------------------------------------------

@@ -114,10 +114,13 @@ async def _issue(conn: AsyncConnection, settings: Settings, src: Source, issuer:
 
 
 async def _view(conn: AsyncConnection, gate: Gate, src: Source, patient_id: str) -> str:
-    """What of the record this requester is shown, as a key: the readable types, whether drug-addiction
-    matters are left out, and the requester's name when the book prints it (no district doctor)."""
-    types, hides_substance_use = await gate.content_view(conn, patient_id)
-    view = {"types": None if types is None else sorted(types), "hides_substance_use": hides_substance_use,
+    """What of the record this requester is shown, as a key: the readable types, the kinds readable of other
+    types, whether drug-addiction matters are left out, and the requester's name when the book prints it (no
+    district doctor)."""
+    types, kinds, hides_substance_use = await gate.content_view(conn, patient_id)
+    view = {"types": None if types is None else sorted(types),
+            "kinds": {rtype: sorted(names) for rtype, names in sorted(kinds.items())},
+            "hides_substance_use": hides_substance_use,
             "doctor": gate.requester.name if _doctor(src) is None else None}
     return _digest(view)
 

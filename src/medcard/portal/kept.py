@@ -7,8 +7,8 @@ kept per server process (each worker has its own), bounded (the least recently u
 key of everything they depend on:
 
 - the child and the page's part (``summary``, ``record``, ``documents``);
-- the view: what the policy lets this kind of reader see (the types the reader may read, and whether a
-  teenager's own view before 16 leaves drug-addiction matters out: :meth:`Gate.content_filter`'s inputs);
+- the view: what the policy lets this kind of reader see (:meth:`Gate.content_view`: the types and kinds
+  the reader may read, and whether a teenager's own view before 16 leaves drug-addiction matters out);
 - the day in Moscow (forecasts and what counts as new depend on it);
 - the record's version: how many resources it holds (deleted ones too) and the sum of their version
   numbers, so any create, update or delete in the record makes a new key, whatever order concurrent
@@ -80,7 +80,7 @@ VERSION_SQL = "SELECT count(*), coalesce(sum(version_id), 0) FROM resource WHERE
 
 async def key(conn: AsyncConnection, gate: Gate, patient_id: str, part: str, on: date) -> Hashable:
     """The key of ``part`` of the record as this requester may see it on ``on`` (one statement: the version)."""
-    hides = await gate.policy.hides_substance_use(patient_id)
+    types, kinds, hides = await gate.content_view(conn, patient_id)
     cur = await conn.execute(VERSION_SQL, (patient_id,))
     count, versions = await cur.fetchone() or (0, 0)
-    return (patient_id, part, gate.policy.readable_types(), hides, on, int(count), int(versions))
+    return (patient_id, part, types, tuple(sorted(kinds.items())), hides, on, int(count), int(versions))

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from medcard.access.policy import may_register
 from medcard.core.time import CLINIC_TZ, today_moscow
 from medcard.core.wording import plural as _plural_ru
 from medcard.web import i18n
@@ -136,7 +137,8 @@ env = Environment(
 )
 env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
 env.filters.update(ru_date=ru_date, ru_datetime=ru_datetime, age=age)
-env.globals.update(static_url=static_url, csrf_field=csrf_field, lang_url=lang_url, languages=i18n.LANGUAGES)
+env.globals.update(static_url=static_url, csrf_field=csrf_field, lang_url=lang_url, languages=i18n.LANGUAGES,
+                   may_register=may_register)  # the policy's answer, for links to a child's registry
 
 
 def render(template: str, context: dict[str, Any], lang: str) -> str:

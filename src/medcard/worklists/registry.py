@@ -9,13 +9,14 @@
   one-time password shown once to the registrar. The link is made at most once per account and child.
 - The paper card (f. 112/у) is the DocumentReference with an identifier of the system
   ``urn:medcard:paper-card:<clinic>`` (synth/documents.py): its number, the years it covers and where it
-  is kept, as the policy lets the requester read it.
+  is kept (the custodian's archive), as the policy lets the requester read it: the policy's ``paper-card``
+  kind lets a registrar read these DocumentReferences and no other.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -26,6 +27,7 @@ from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from medcard.fhir import interactions, store
 from medcard.fhir.search.conditions import SqlBuilder
+from medcard.records.names import load_names
 from medcard.worklists.inbox import concept_text
 from medcard.worklists.practice import DISTRICT_SYSTEM, Child
 
@@ -267,6 +269,13 @@ class PaperCard:
     description: str
     custodian: str | None  # Organization/<id>
     transferred: str | None  # when it went to the archive (the DocumentReference's date)
+    custodian_name: str = ""  # the archive's organization by name ("" when not known)
+
+    @property
+    def years(self) -> tuple[int, int] | None:
+        """The first and last year the card covers, when both are recorded."""
+        start, end = self.covers
+        return (int(start[:4]), int(end[:4])) if start and end and start[:4].isdigit() and end[:4].isdigit() else None
 
 
 PAPER_CARD_SQL = """
@@ -290,9 +299,11 @@ async def paper_cards(conn: AsyncConnection, gate: Gate, patient_id: str) -> lis
     sql = PAPER_CARD_SQL.format(patient=b.bind(patient_id), prefix=b.bind(PAPER_CARD_SYSTEM + "%"),
                                 visible=gate.visible(b, "DocumentReference", "r"))
     cur = await conn.execute(sql, b.params)
-    cards = [_paper_card(jsonutil.loads(content)) for (content,) in await cur.fetchall()]
-    gate.saw("search", "DocumentReference", "workspace: paper card", [patient_id] if cards else [])
-    return cards
+    docs = [jsonutil.loads(content) for (content,) in await cur.fetchall()]
+    docs = [d for d in docs if d.get("status") != "entered-in-error"]  # recorded by mistake: no card
+    gate.saw("search", "DocumentReference", "workspace: paper card", [patient_id] if docs else [])
+    names = await load_names(conn, [[{"custodian": d.get("custodian")} for d in docs]])
+    return [replace(_paper_card(d), custodian_name=names.of(d.get("custodian"))) for d in docs]
 
 
 def _paper_card(doc: dict[str, Any]) -> PaperCard:

@@ -3,7 +3,8 @@ ICD-10 picker's options, ``/app/terminology/icd10?q=``.
 
 The box sends what is typed (htmx, after a pause) and gets back the results list alone; the same
 address without htmx is the whole page, so a search is a link that works after sign-in. With
-nothing typed the page lists the person's recent patients. Every answer goes through the page's
+nothing typed the page lists the person's recent patients. A result opens the child's chart, or for a
+registrar (no clinical role) the child's registry page. Every answer goes through the page's
 gate: the policy decides whom it finds, and every patient shown is an audit entry
 (``records.finder``).
 """
@@ -14,6 +15,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from medcard.access.policy import registers_only
 from medcard.core.time import today_moscow
 from medcard.records import finder, query_text
 from medcard.state import database as _db
@@ -39,7 +41,9 @@ async def patients(request: Request, q: str = "") -> Response:
     async with page_gate(request, user) as (conn, gate):
         found = await finder.find(conn, gate, q) if q.strip() else None
         recent = await finder.recent(conn, gate) if found is None else []
-    context = {"q": q, "found": found, "recent": recent, "today": today_moscow(), "kinds": query_text}
+    # a registrar opens a child's registry (attachment, family, paper card), a clinician the chart
+    context = {"q": q, "found": found, "recent": recent, "today": today_moscow(), "kinds": query_text,
+               "registry_first": registers_only(user.requester)}
     if _fragment(request):
         return page(request, "app/_patient_results.html", context)
     return page(request, "app/patients.html", context)
