@@ -283,3 +283,15 @@ def test_the_visit_page_shows_the_new_sections_and_vitals(doctor: httpx.Client, 
                  "Частота дыхательных движений: <strong>28 /мин</strong>",
                  "Сатурация кислорода (SpO₂): <strong>96 %</strong>"):
         assert line in page.text, line
+
+
+def test_a_draft_untouched_for_the_configured_days_is_not_offered(
+        doctor: httpx.Client, child: str, database_url: str) -> None:
+    fields = fields_of(open_form(doctor, child, "illness"))
+    doctor.post(f"/app/patients/{child}/visits/draft", data=with_values(fields, complaints="Кашель третий день"))
+    with psycopg.connect(database_url) as conn:  # its last change moved back past the lifetime (30 days)
+        conn.execute("UPDATE visit_draft SET updated_at = updated_at - interval '30 days 1 minute' WHERE id = %s",
+                     (fields["key"][0],))
+    again = fields_of(open_form(doctor, child, "illness"))
+    assert again["key"] != fields["key"]  # a new form
+    assert again["complaints"] == [""]

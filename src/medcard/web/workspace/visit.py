@@ -30,7 +30,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medcard.access.gate import Gate
-from medcard.config import get_settings
 from medcard.core import jsonutil
 from medcard.core.errors import BadRequest, NotFound
 from medcard.core.time import CLINIC_TZ, today_moscow, utcnow
@@ -40,6 +39,7 @@ from medcard.records import drafts, visit, visit_history, visit_save, vitals
 from medcard.records.banner import Banner, open_record
 from medcard.records.coding import ROLE_TITLE
 from medcard.records.protocol import Author
+from medcard.state import settings
 from medcard.terminology import icd10
 from medcard.web.gate import CHART_MISSING, page_gate
 from medcard.web.i18n import N_
@@ -205,7 +205,7 @@ async def visit_form(request: Request, patient_id: str, kind: str = "illness") -
         opened = await _open(conn, gate, patient_id)
         await _may_write(gate, patient_id)
         account = str(user.account.id)
-        draft = await drafts.open_draft(conn, account, patient_id, chosen, utcnow() - _lifetime())
+        draft = await drafts.open_draft(conn, account, patient_id, chosen, utcnow() - _lifetime(request))
         if draft is None:
             fields = await visit.prefill(conn, chosen, opened.child, today_moscow())
             if "life_history" in opened.earlier:  # ux.md §3: «Анамнез жизни» comes prefilled
@@ -214,9 +214,9 @@ async def visit_form(request: Request, patient_id: str, kind: str = "illness") -
         return await _render(request, conn, opened, draft, draft.fields)
 
 
-def _lifetime() -> timedelta:
+def _lifetime(request: Request) -> timedelta:
     """How long an untouched draft is offered (``MEDCARD_VISIT_DRAFT_DAYS``)."""
-    return timedelta(days=get_settings().visit_draft_days)
+    return timedelta(days=settings(request).visit_draft_days)
 
 
 @router.post("/app/patients/{patient_id}/visits/draft")
