@@ -154,6 +154,7 @@ def test_a_section_is_repeated_from_the_earlier_visit_without_a_reload(
     expect(complaints).to_have_value("Кашель, насморк.")
     expect(complaints).to_have_class("repeated")
     expect(page.locator("#r-complaints")).to_be_visible()
+    expect(complaints).to_have_attribute("aria-describedby", "r-complaints")  # the note is read out with the field
     expect(page.locator("#r-complaints")).to_contain_text("Текст повторён из приёма 20.11.2026")
     expect(examination).to_have_value("")  # one section at a time, never the whole note
     expect(page.locator("#draft-status")).to_contain_text("Черновик сохранён")  # the draft keeps it
@@ -165,6 +166,7 @@ def test_a_section_is_repeated_from_the_earlier_visit_without_a_reload(
     complaints.press_sequentially(" Температуры нет.")
     expect(complaints).not_to_have_class("repeated")  # edited: no longer marked
     expect(page.locator("#r-complaints")).to_be_hidden()
+    expect(complaints).not_to_have_attribute("aria-describedby", "r-complaints")
     page.get_by_role("button", name="Повторить из прошлого приёма: Объективно").click()
     expect(examination).to_have_value("Зев гиперемирован.")
     page.get_by_label("ЧСС, уд/мин").fill("118")

@@ -24,6 +24,12 @@
     });
     var own = document.getElementById("fs-" + field.name + "-own");  // a folded section's state beside its title
     if (own) { own.hidden = same; }
+    // The note describes the field only while it is true (a hidden note would still be read out).
+    var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== "r-" + field.name;
+    });
+    if (same) { ids.push("r-" + field.name); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("button[data-repeat-for]");
