@@ -148,6 +148,16 @@ def test_earlier_sections_come_from_the_newest_visit_that_wrote_each(
     assert "allergy_history" not in earlier
 
 
+def test_complaints_repeated_from_a_protocol_that_words_them_as_a_sentence_are_not_relabelled(
+        database_url: str, server: ServerThread, http: httpx.Client) -> None:
+    c = clinic(http, database_url, SCHOOLBOY)
+    saved = save(database_url, server.base, c, illness(complaints="Жалобы на кашель, насморк"))
+    text = protocol_of(http, saved.encounter_id)
+    assert "\nЖалобы на кашель, насморк.\n" in text
+    assert "Жалобы: Жалобы" not in text
+    assert visit_history.split(text, visit_history.FORM_PARTS)["complaints"] == "Жалобы на кашель, насморк."
+
+
 def _age(url: str, key: str, at: Any) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE visit_draft SET updated_at = %s WHERE id = %s", (at, key))

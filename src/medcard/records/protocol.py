@@ -227,7 +227,9 @@ def _lines(b: _Builder, vitals: list[str], orders: list[str], referrals: list[st
     """The protocol's text after its header: sections in the order of the paper protocol."""
     v, texts = b.visit, b.visit.texts
     complaints = texts.get("complaints", "нет")
-    lines = [f"Жалобы: {complaints}{'' if complaints.endswith(('.', '!', '?', '…')) else '.'}"]
+    complaints += "" if complaints.endswith((".", "!", "?", "…")) else "."
+    # «Жалобы на кашель.» (as the city's older protocols word it, and as repeated from one) is not relabelled
+    lines = [complaints if complaints.startswith("Жалобы на ") else f"Жалобы: {complaints}"]
     for name in ("history", "life_history", "epidemiology", "allergy_history"):
         if name in texts:
             lines.append(f"{TEXT_FIELDS[name]}: {texts[name]}")
