@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, description="Login at the mail server, if it needs one.")
     smtp_password: str | None = Field(default=None, description="Password at the mail server.")
     mail_sender: str = Field(default="medcard <no-reply@medcard.invalid>", description="From: of the messages.")
+    visit_draft_days: int = Field(default=30, ge=1, description="How long an unsaved visit form's draft is kept "
+                                  "after its last change: older drafts are not offered and the worker deletes them.")
     notify_interval_seconds: float = Field(default=30.0, gt=0, description="How often the background worker "
                                            "looks for new events and sends queued notifications.")
 

@@ -1,4 +1,5 @@
-"""The background worker: runs queued jobs (bulk import and export) and sends families' notifications.
+"""The background worker: runs queued jobs (bulk import and export), sends families' notifications and
+deletes expired visit drafts.
 
 ``medcard worker`` runs one in the foreground; ``medcard serve`` starts MEDCARD_JOB_WORKERS of
 them as child processes, so a long import never slows the web workers down.
@@ -13,19 +14,41 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from multiprocessing.process import BaseProcess
 
 from medcard import domains
 from medcard.access import audit, mailer
-from medcard.config import get_settings
-from medcard.core.db import Database
+from medcard.config import Settings, get_settings
+from medcard.core.db import Database, is_outage
 from medcard.core.jobs import Worker
-from medcard.core.time import today_moscow
+from medcard.core.time import today_moscow, utcnow
 from medcard.fhir.bulk.jobs import handlers
 from medcard.notifications import runner
+from medcard.records import drafts
 
 log = logging.getLogger(__name__)
+DRAFT_PURGE_SECONDS = 3600.0  # expired drafts are deleted hourly: the form stops offering them at once anyway
+
+
+async def purge_drafts(db: Database, settings: Settings, stopping: asyncio.Event,
+                       now: Callable[[], datetime] = utcnow) -> None:
+    """Delete visit drafts older than ``visit_draft_days``, at once and then hourly until ``stopping`` is set
+    (several workers may run this at once: the delete is the same whoever runs it)."""
+    while True:
+        try:
+            async with db.transaction() as conn:
+                gone = await drafts.purge(conn, now() - timedelta(days=settings.visit_draft_days))
+            if gone:
+                log.info("visit drafts: %s expired drafts deleted", gone)
+        except Exception as exc:
+            log.warning("visit drafts: purge failed (%s)", "database unavailable" if is_outage(exc)
+                        else type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), DRAFT_PURGE_SECONDS)
+        if stopping.is_set():
+            return
 
 
 async def work(url: str) -> None:
@@ -49,11 +72,13 @@ async def work(url: str) -> None:
     log.info("worker %s ready", worker.name)
     # families' notifications: new events, due dates, the outbox (medcard.notifications)
     notifying = asyncio.create_task(runner.loop(db, mailer.from_settings(settings), settings, stopping))
+    purging = asyncio.create_task(purge_drafts(db, settings, stopping))
     try:
         await worker.run()
     finally:
         stopping.set()
         await notifying
+        await purging
         await db.close()
 
 

@@ -4,6 +4,7 @@ through the FHIR API (fhirpy); axe on each state; screenshots of each."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,81 @@ def test_a_pediatrician_records_a_well_child_visit(
     weights = fhir.resources("Observation").search(patient=child, code="http://loinc.org|29463-7").fetch()
     assert [str(w["valueQuantity"]["value"]) for w in weights] == ["10.2"]
     assert [w["encounter"]["reference"] for w in weights] == [f"Encounter/{encounters[0]['id']}"]
+
+
+def earlier_protocol(http: httpx.Client, child: str) -> None:
+    """An earlier visit's protocol (as medcard writes them), an allergy and a mother with a phone."""
+    text = ("Протокол приёма врача-педиатра по заболеванию\nДата: 20.11.2026\nВрач-педиатр: Иванова Анна Петровна\n"
+            "Жалобы: Кашель, насморк.\nАнамнез жизни: Ребёнок от 1 беременности, роды в срок.\nПривита по календарю.\n"
+            "Объективно: Зев гиперемирован.\nДиагноз: J06.9 Острая инфекция верхних дыхательных путей неуточненная.")
+    post(http, "/DocumentReference", {
+        "resourceType": "DocumentReference", "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3"}], "text": "Протокол приёма"},
+        "subject": {"reference": f"Patient/{child}"}, "date": "2026-11-20T10:00:00+03:00",
+        "description": "Протокол приёма врача-педиатра по заболеванию",
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
+                                    "data": base64.b64encode(text.encode()).decode()}}]})
+    post(http, "/AllergyIntolerance", {
+        "resourceType": "AllergyIntolerance", "patient": {"reference": f"Patient/{child}"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                       "code": "active"}]},
+        "code": {"text": "Амоксициллин"}})
+    post(http, "/RelatedPerson", {
+        "resourceType": "RelatedPerson", "patient": {"reference": f"Patient/{child}"}, "active": True,
+        "relationship": [{"text": "мать"}], "name": [{"family": "Соколова", "given": ["Анна"]}],
+        "telecom": [{"system": "phone", "value": "+7 912 345-67-89"}]})
+
+
+def test_a_section_is_repeated_from_the_earlier_visit_without_a_reload(
+        signed_in_page: SignedIn, api: tuple[httpx.Client, SyncFHIRClient],
+        check_axe: Callable[[Page], None], shot: Callable[[Page, str], Path]) -> None:
+    http, _ = api
+    child = child_in_org_1(http)
+    earlier_protocol(http, child)
+    page = signed_in_page(next_path=f"/app/patients/{child}/visits/new?kind=illness")
+    page.set_viewport_size(VIEWPORTS["desktop"])  # type: ignore[arg-type]
+    banner = page.get_by_role("region", name="Пациент")
+    expect(banner).to_contain_text("СОКОЛОВА Вера Андреевна")
+    expect(banner).to_contain_text("Аллергии: Амоксициллин")
+    expect(banner.get_by_role("link", name="+7 912 345-67-89")).to_be_visible()
+    # «Анамнез жизни» comes folded, prefilled from the earlier visit and marked as repeated.
+    expect(page.locator("details.fold summary")).to_contain_text("— из приёма 20.11.2026")
+    page.locator("details.fold summary").click()
+    life = page.get_by_label("Анамнез жизни", exact=True)
+    expect(life).to_have_value("Ребёнок от 1 беременности, роды в срок.\nПривита по календарю.")
+    expect(life).to_have_class("repeated")
+    complaints, examination = page.get_by_label("Жалобы", exact=True), page.get_by_label("Объективно", exact=True)
+    expect(complaints).to_have_value("")
+    check_axe(page)
+    shot(page, "visit-repeat-1-new")
+
+    page.evaluate("window.sameDocument = true")  # gone if the page reloaded
+    button = page.get_by_role("button", name="Повторить из прошлого приёма: Жалобы")
+    button.focus()
+    page.keyboard.press("Enter")  # the keyboard alone
+    expect(complaints).to_have_value("Кашель, насморк.")
+    expect(complaints).to_have_class("repeated")
+    expect(page.locator("#r-complaints")).to_be_visible()
+    expect(complaints).to_have_attribute("aria-describedby", "r-complaints")  # the note is read out with the field
+    expect(page.locator("#r-complaints")).to_contain_text("Текст повторён из приёма 20.11.2026")
+    expect(examination).to_have_value("")  # one section at a time, never the whole note
+    expect(page.locator("#draft-status")).to_contain_text("Черновик сохранён")  # the draft keeps it
+    assert page.evaluate("window.sameDocument") is True
+    check_axe(page)
+    shot(page, "visit-repeat-2-repeated")
+
+    complaints.press("End")
+    complaints.press_sequentially(" Температуры нет.")
+    expect(complaints).not_to_have_class("repeated")  # edited: no longer marked
+    expect(page.locator("#r-complaints")).to_be_hidden()
+    expect(complaints).not_to_have_attribute("aria-describedby", "r-complaints")
+    page.get_by_role("button", name="Повторить из прошлого приёма: Объективно").click()
+    expect(examination).to_have_value("Зев гиперемирован.")
+    page.get_by_label("ЧСС, уд/мин").fill("118")
+    page.get_by_label("SpO₂, %").fill("97")
+    page.get_by_label("Диагноз (МКБ-10)", exact=True).fill("J06.9")
+    shot(page, "visit-repeat-3-edited")
+    page.get_by_role("button", name="Сохранить").click()
+    page.wait_for_url(f"**/app/patients/{child}#visits")
+    heart = http.get("/Observation", params={"patient": child, "code": "http://loinc.org|8867-4"}).json()
+    assert [e["resource"]["valueQuantity"]["value"] for e in heart["entry"]] == [118]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from medcard.records.visit import Child, check, due_examination, prefill
 from records.visit_helpers import NOW, Clinic, clinic, form, new_draft, submit
 
 ONE_YEAR_OLD = date(2025, 11, 20)  # 1 year and 6 days old on the tests' day
+OFFERED = NOW - timedelta(days=30)  # drafts changed since then are offered (the default lifetime)
 
 
 def resources(http: httpx.Client, rtype: str, patient: str) -> list[dict[str, Any]]:
@@ -275,8 +276,8 @@ def test_a_draft_is_kept_restored_and_private_to_its_author(database_url: str, h
         kept = await drafts.autosave(conn, me, draft.key, c.child.id, typed)
         foreign = await drafts.autosave(conn, them, draft.key, c.child.id, form(complaints="x"))
         other_child = await drafts.autosave(conn, me, draft.key, "another-child", form(complaints="x"))
-        reopened = await drafts.open_draft(conn, me, c.child.id, "illness")
-        theirs = await drafts.open_draft(conn, them, c.child.id, "illness")
+        reopened = await drafts.open_draft(conn, me, c.child.id, "illness", OFFERED)
+        theirs = await drafts.open_draft(conn, them, c.child.id, "illness", OFFERED)
         bad_key = await drafts.get(conn, me, "not-a-uuid")
         return kept, foreign, other_child, reopened, theirs, bad_key
 
@@ -299,7 +300,7 @@ def test_a_saved_draft_keeps_no_fields_and_is_not_reopened(
     me = c.doctor.account_id
 
     async def work(conn: Any) -> Any:
-        return (await drafts.open_draft(conn, me, c.child.id, "well-child"),
+        return (await drafts.open_draft(conn, me, c.child.id, "well-child", OFFERED),
                 await drafts.get(conn, me, draft.key))
 
     reopened, kept = run_db(database_url, work)

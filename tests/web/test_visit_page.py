@@ -196,3 +196,104 @@ def test_a_registrar_may_not_open_the_form(root: str, database_url: str, child: 
         client.close()
 
 
+
+
+def saved_visit(doctor: httpx.Client, child: str, api: httpx.Client, **values: str) -> str:
+    """An illness visit saved through the form; its Encounter's id."""
+    fields = fields_of(open_form(doctor, child, "illness"))
+    saved = doctor.post(f"/app/patients/{child}/visits/new", data=with_values(fields, diagnosis="J06.9", **values))
+    assert saved.status_code == 303, saved.text
+    [encounter] = body(api.get("/Encounter", params={"patient": child}))["entry"]
+    return str(encounter["resource"]["id"])
+
+
+def test_the_form_has_the_chart_banner_vitals_and_anamnesis_sections(doctor: httpx.Client, child: str) -> None:
+    page = open_form(doctor, child, "illness")
+    assert '<section class="banner" aria-label="Пациент">' in page  # the chart's banner (ux.md §2)
+    assert "Аллергии: сведений нет (не внесены)" in page
+    assert '<span class="label">Законный представитель:</span> не указано' in page
+    for label in ("ЧСС, уд/мин", "ЧДД, в мин", "SpO₂, %", "Анамнез заболевания", "Анамнез жизни", "Эпиданамнез",
+                  "Аллергоанамнез", *LABELS):
+        assert f">{label}</label>" in page, label
+    assert re.search(r'<details class="fold">\s*<summary>Анамнез жизни', page)  # folded
+    assert "Повторить из прошлого приёма" not in page  # no earlier visit: nothing to repeat
+
+
+def test_impossible_vitals_come_back_next_to_their_fields_and_nothing_is_saved(
+        doctor: httpx.Client, child: str, api: httpx.Client) -> None:
+    fields = fields_of(open_form(doctor, child, "illness"))
+    answer = doctor.post(f"/app/patients/{child}/visits/new",
+                         data=with_values(fields, diagnosis="J06.9", heart_rate="1200", respiratory_rate="2",
+                                          spo2="110"))
+    assert answer.status_code == 422
+    for field, message in (("heart_rate", "ЧСС должна быть от 30 до 300 уд/мин"),
+                           ("respiratory_rate", "ЧДД должна быть от 8 до 120 в мин"),
+                           ("spo2", "SpO₂ должна быть от 50 до 100 %")):
+        assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true" aria-describedby="e-{field}', answer.text), field
+        assert f'<p class="error" id="e-{field}"><span aria-hidden="true">⚠ </span>{message}</p>' in answer.text
+    assert 'value="1200"' in answer.text
+    assert body(api.get("/Encounter", params={"patient": child})).get("entry") is None
+    assert body(api.get("/Observation", params={"patient": child})).get("entry") is None
+
+
+def test_the_next_visit_offers_each_section_again_and_prefills_the_life_history(
+        doctor: httpx.Client, child: str, api: httpx.Client) -> None:
+    life = "Ребёнок от 1 беременности.\nПривита по календарю."
+    saved_visit(doctor, child, api, complaints="Кашель", life_history=life, epidemiology="Контактов не было",
+                heart_rate="120", examination="Зев гиперемирован")
+    page = open_form(doctor, child, "illness")
+    fields = fields_of(page)
+    assert fields["life_history"] == [life]  # prefilled from the earlier visit
+    assert fields["complaints"] == [""]  # never a whole note forward: the other sections stay empty
+    assert fields["heart_rate"] == [""]
+    assert ('id="f-life_history" name="life_history" rows="4" maxlength="5000" class="repeated"'
+            ' aria-describedby="r-life_history"') in page
+    assert re.search(r'<p class="hint repeated-note" id="r-life_history"><span aria-hidden="true">↻ </span>'
+                     r'Текст повторён из приёма 26\.11\.2026', page)
+    for name, label, text in (("complaints", "Жалобы", "Кашель."), ("epidemiology", "Эпиданамнез", "Контактов не было"),
+                              ("examination", "Объективно", "Зев гиперемирован")):
+        assert (f'<button type="button" class="repeat" data-repeat-for="f-{name}"\n      aria-label="Повторить из '
+                f'прошлого приёма: {label}">Повторить из прошлого приёма</button>') in page, name
+        assert f'<template id="was-{name}">{html.escape(text, quote=False)}</template>' in page
+        assert re.search(rf'<p class="hint repeated-note" id="r-{name}" hidden>', page)  # not repeated yet
+        assert f'aria-describedby="r-{name}"' not in page  # nor read out with the field
+    assert 'data-repeat-for="f-allergy_history"' not in page  # the earlier visit did not write it
+    # The browser posts a textarea's line breaks as CRLF: the same text is still the earlier visit's, still marked.
+    doctor.post(f"/app/patients/{child}/visits/draft",
+                data=with_values(fields, life_history=life.replace("\n", "\r\n"), complaints="Кашель."))
+    again = open_form(doctor, child, "illness")
+    assert fields_of(again)["life_history"] == [life]
+    assert 'name="life_history" rows="4" maxlength="5000" class="repeated"' in again
+    assert 'name="complaints" rows="3" maxlength="5000" class="repeated"' in again  # repeated by hand, as typed
+    edited = with_values(fields, life_history=life + " Аллергия на пенициллин.", complaints="Кашель.")
+    doctor.post(f"/app/patients/{child}/visits/draft", data=edited)
+    changed = open_form(doctor, child, "illness")
+    assert 'name="life_history" rows="4" maxlength="5000">' in changed  # edited: not marked, no note read out
+    assert '<span class="fold-state" id="fs-life_history-repeated" hidden>' in changed
+
+
+def test_the_visit_page_shows_the_new_sections_and_vitals(doctor: httpx.Client, child: str, api: httpx.Client) -> None:
+    encounter = saved_visit(doctor, child, api, life_history="Первая строка.\nВторая строка.",
+                            allergy_history="Аллергия на пенициллин", epidemiology="Контакт с ОРВИ",
+                            heart_rate="118", respiratory_rate="28", spo2="96")
+    page = doctor.get(f"/app/patients/{child}/timeline/visit/{encounter}")
+    assert page.status_code == 200
+    for label, text in (("Анамнез жизни", "Первая строка.\nВторая строка."), ("Эпиданамнез", "Контакт с ОРВИ"),
+                        ("Аллергоанамнез", "Аллергия на пенициллин")):
+        assert f"<dt>{label}</dt><dd>{text}</dd>" in page.text, label
+    for line in ("Частота сердечных сокращений: <strong>118 уд/мин</strong>",
+                 "Частота дыхательных движений: <strong>28 /мин</strong>",
+                 "Сатурация кислорода (SpO₂): <strong>96 %</strong>"):
+        assert line in page.text, line
+
+
+def test_a_draft_untouched_for_the_configured_days_is_not_offered(
+        doctor: httpx.Client, child: str, database_url: str) -> None:
+    fields = fields_of(open_form(doctor, child, "illness"))
+    doctor.post(f"/app/patients/{child}/visits/draft", data=with_values(fields, complaints="Кашель третий день"))
+    with psycopg.connect(database_url) as conn:  # its last change moved back past the lifetime (30 days)
+        conn.execute("UPDATE visit_draft SET updated_at = updated_at - interval '30 days 1 minute' WHERE id = %s",
+                     (fields["key"][0],))
+    again = fields_of(open_form(doctor, child, "illness"))
+    assert again["key"] != fields["key"]  # a new form
+    assert again["complaints"] == [""]

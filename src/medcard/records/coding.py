@@ -53,6 +53,14 @@ LENGTH = {"coding": [{"system": LOINC, "code": "8306-3", "display": "Body height
 HEAD = loinc("9843-4", "Head Occipital-frontal circumference", "Окружность головы")
 BMI = loinc("39156-5", "Body mass index (BMI) [Ratio]", "Индекс массы тела")
 TEMPERATURE = loinc("8310-5", "Body temperature", "Температура тела")
+# The FHIR R4 vital signs profiles (hl7.org/fhir/R4/observation-vitalsigns.html): heart rate and respiratory
+# rate in /min; oxygen saturation 2708-6 (required by the profile) with the pulse oximetry code beside it, in %.
+HEART_RATE = loinc("8867-4", "Heart rate", "Частота сердечных сокращений")
+RESPIRATORY_RATE = loinc("9279-1", "Respiratory rate", "Частота дыхательных движений")
+OXYGEN_SATURATION = {"coding": [{"system": LOINC, "code": "2708-6", "display": "Oxygen saturation in Arterial blood"},
+                                {"system": LOINC, "code": "59408-5",
+                                 "display": "Oxygen saturation in Arterial blood by Pulse oximetry"}],
+                     "text": "Сатурация кислорода (SpO₂)"}
 PROGRESS_NOTE = loinc("11506-3", "Progress note", "Протокол приёма")
 AMBULATORY = {"system": TERMINOLOGY + "v3-ActCode", "code": "AMB", "display": "ambulatory"}
 PREVENTIVE = {"coding": [{"system": ENCOUNTER_TYPE, "code": "preventive-examination"}],

@@ -24,6 +24,7 @@ from medcard.records.banner import Banner, open_record
 from medcard.records.chart import Value, value_of
 from medcard.records.names import load_names
 from medcard.records.trend import sparkline
+from medcard.records.visit_history import split
 
 MISSING = "no such entry in this record"
 
@@ -65,6 +66,9 @@ SELECT r.resource_type, r.id, r.content FROM resource r
 # The protocol's parts as the clinician reads them, in this order; a line starting with a label is its part.
 SECTIONS = (("complaints", "Жалобы", ("Жалобы:", "Жалобы на", "Жалоб нет")),
             ("history", "Анамнез заболевания", ("Анамнез заболевания:",)),
+            ("life_history", "Анамнез жизни", ("Анамнез жизни:",)),
+            ("epidemiology", "Эпиданамнез", ("Эпиданамнез:",)),
+            ("allergy_history", "Аллергоанамнез", ("Аллергоанамнез:",)),
             ("referral", "Направление", ("Направление:",)),
             ("examination", "Объективно", ("Объективно:",)),
             ("conclusion", "Заключение", ("Заключение:", "Диагноз:")),
@@ -191,14 +195,10 @@ def _add(visit: Visit, rtype: str, rid: str, r: dict[str, Any], name_of: Any) ->
 
 
 def protocol_sections(text: str) -> list[tuple[str, str]]:
-    """(label, text) of the protocol's known parts, in the order a clinician reads them."""
-    out = []
-    for _, label, starts in SECTIONS:
-        found = [fv.labelled(line, *starts) for line in text.splitlines() if line.startswith(starts)]
-        found = [f for f in found if f]
-        if found:
-            out.append((label, " ".join(found)))
-    return out
+    """(label, text) of the protocol's known parts, in the order a clinician reads them; a part typed over
+    several lines is read whole (:func:`.visit_history.split`)."""
+    found = split(text, [(key, starts) for key, _, starts in SECTIONS])
+    return [(label, found[key]) for key, label, _ in SECTIONS if key in found]
 
 
 async def load_report(conn: AsyncConnection, gate: Gate, patient_id: str, rtype: str, rid: str,

@@ -2,6 +2,9 @@
 nothing: the form is saved as typed every few seconds and on each change, and re-opening the form for
 the same child and kind of visit brings the draft back.
 
+A draft lives ``MEDCARD_VISIT_DRAFT_DAYS`` (30 by default) after its last change: an older one is no
+longer offered, and the background worker deletes it (:func:`purge`, docs/operations.md).
+
 A draft belongs to the clinician who opened it; every query here carries the account, so no one reads
 or writes another's draft. Each draft remembers the chart's version marker from when the form was
 opened, which the save compares with the chart's version then (:mod:`medcard.records.visit_save`).
@@ -71,11 +74,14 @@ def _key(key: str) -> str | None:
         return None
 
 
-async def open_draft(conn: AsyncConnection, account: str, patient_id: str, kind: Kind) -> Draft | None:
-    """The clinician's latest unsaved draft of this kind of visit for the child."""
+async def open_draft(conn: AsyncConnection, account: str, patient_id: str, kind: Kind, since: datetime
+                     ) -> Draft | None:
+    """The clinician's latest unsaved draft of this kind of visit for the child, last changed after ``since``
+    (an older one has expired: it is not offered, and :func:`purge` deletes it)."""
     cur = await conn.execute(
         f"SELECT {_COLUMNS} FROM visit_draft WHERE account_id = %s AND patient_id = %s AND kind = %s"
-        " AND encounter_id IS NULL ORDER BY updated_at DESC LIMIT 1", (account, patient_id, kind))
+        " AND encounter_id IS NULL AND updated_at > %s ORDER BY updated_at DESC LIMIT 1",
+        (account, patient_id, kind, since))
     row = await cur.fetchone()
     return _draft(row) if row else None
 
@@ -135,3 +141,10 @@ async def discard(conn: AsyncConnection, account: str, key: str) -> bool:
     cur = await conn.execute("DELETE FROM visit_draft WHERE id = %s AND account_id = %s AND encounter_id IS NULL",
                              (valid, account))
     return cur.rowcount == 1
+
+
+async def purge(conn: AsyncConnection, before: datetime) -> int:
+    """Delete the drafts last changed before ``before``: unsaved ones expired, and saved ones whose only use,
+    answering a repeated submit of the same form, is long past. How many were deleted."""
+    cur = await conn.execute("DELETE FROM visit_draft WHERE updated_at < %s", (before,))
+    return cur.rowcount

@@ -7,8 +7,9 @@ chart, the timeline, the growth and examination engines and the documents read b
   is an Encounter ``partOf`` it with ``serviceType`` pediatrician, as the schedule counts it);
 - one Condition per diagnosis (ICD-10 code, its Russian title as display and text, the list's version),
   ranked in ``Encounter.diagnosis`` (the main one first);
-- vital-sign Observations (weight, length or height, head circumference, temperature; BMI from 2 years)
-  coded in LOINC with UCUM units; the health and PE groups of an examination;
+- vital-sign Observations (weight, length or height, head circumference, temperature, heart rate,
+  respiratory rate, SpO₂; BMI from 2 years) coded in LOINC with UCUM units as the FHIR vital signs
+  profiles ask; the health and PE groups of an examination;
 - a MedicationRequest per prescription, a ServiceRequest per test ordered and per referral;
 - an Appointment (``proposed``) for the next visit when it has a date;
 - the protocol as a DocumentReference (Progress note, plain text inline), the text a clinician reads.
@@ -103,7 +104,9 @@ def _vitals(b: _Builder, encounter: str) -> list[tuple[str, Resource]]:
     m, lying = b.visit.measures, b.child.age_days(b.visit.day) < LYING_UNDER_DAYS
     out = []
     codes = {"weight": (c.WEIGHT, "кг", "kg"), "height": (c.LENGTH if lying else c.HEIGHT, "см", "cm"),
-             "head": (c.HEAD, "см", "cm"), "temperature": (c.TEMPERATURE, "°C", "Cel")}
+             "head": (c.HEAD, "см", "cm"), "temperature": (c.TEMPERATURE, "°C", "Cel"),
+             "heart_rate": (c.HEART_RATE, "уд/мин", "/min"), "respiratory_rate": (c.RESPIRATORY_RATE, "/мин", "/min"),
+             "spo2": (c.OXYGEN_SATURATION, "%", "%")}
     for measure in MEASURES:
         if measure.field in m:
             code, unit, ucum = codes[measure.field]
@@ -223,9 +226,13 @@ def title_of(visit: Visit) -> str:
 def _lines(b: _Builder, vitals: list[str], orders: list[str], referrals: list[str]) -> list[str]:
     """The protocol's text after its header: sections in the order of the paper protocol."""
     v, texts = b.visit, b.visit.texts
-    lines = [f"Жалобы: {texts.get('complaints', 'нет')}."]
-    if "history" in texts:
-        lines.append(f"Анамнез заболевания: {texts['history']}")
+    complaints = texts.get("complaints", "нет")
+    complaints += "" if complaints.endswith((".", "!", "?", "…")) else "."
+    # «Жалобы на кашель.» (as the city's older protocols word it, and as repeated from one) is not relabelled
+    lines = [complaints if complaints.startswith("Жалобы на ") else f"Жалобы: {complaints}"]
+    for name in ("history", "life_history", "epidemiology", "allergy_history"):
+        if name in texts:
+            lines.append(f"{TEXT_FIELDS[name]}: {texts[name]}")
     if v.feeding:
         lines.append(f"Вскармливание: {FEEDING[v.feeding]}.")
     lines += vitals

@@ -35,7 +35,9 @@ MAX_LINE = 300  # one prescription's drug or dosage
 MAX_ROWS = 20  # prescriptions; further diagnoses
 MAX_OTHER_DIAGNOSES = 5
 NEXT_VISIT_WITHIN = timedelta(days=2 * 366)
-TEXT_FIELDS = {"complaints": "Жалобы", "history": "Анамнез заболевания", "examination": "Объективно",
+# The protocol's text sections, in the order of the form and of the protocol (ux.md §3).
+TEXT_FIELDS = {"complaints": "Жалобы", "history": "Анамнез заболевания", "life_history": "Анамнез жизни",
+               "epidemiology": "Эпиданамнез", "allergy_history": "Аллергоанамнез", "examination": "Объективно",
                "development": "Нервно-психическое развитие", "conclusion": "Заключение", "advice": "Рекомендации"}
 FEEDING = {"breast": "грудное", "mixed": "смешанное", "formula": "искусственное"}
 _CODE = re.compile(r"^\s*([A-Za-zА-Яа-я])\s*(\d\d)(?:\s*[.,]\s*(\d{1,2}))?(?=\s|$|[^\w.])")
@@ -53,13 +55,28 @@ class Measure:
     high: Decimal
     decimals: int
     unit: str
+    feminine: bool = False  # «Температура должна быть», «ЧСС должна быть»
+
+    @property
+    def range_text(self) -> str:
+        """The problem with a value out of bounds, as shown next to the field."""
+        low, high = (str(x).replace(".", ",") for x in (self.low, self.high))
+        return f"{self.label} {'должна' if self.feminine else 'должен'} быть от {low} до {high} {self.unit}"
 
 
+# Bounds: what can be measured on a living child at all (newborn to adolescent), not a normal range. A value
+# outside is a typing slip (a missing comma, a swapped field) and is refused; an abnormal one is the doctor's.
+# Heart rate: a newborn's supraventricular tachycardia reaches 250-300, bradycardia below 30 is arrest
+# territory; respiratory rate: a newborn's tachypnoea up to ~120; SpO₂ below 50 % is not read reliably by
+# a pulse oximeter.
 MEASURES = (
     Measure("weight", "Вес", Decimal("0.3"), Decimal("200"), 3, "кг"),
     Measure("height", "Рост", Decimal("25"), Decimal("230"), 1, "см"),
     Measure("head", "Окружность головы", Decimal("20"), Decimal("70"), 1, "см"),
-    Measure("temperature", "Температура", Decimal("34"), Decimal("43"), 1, "°C"),
+    Measure("temperature", "Температура", Decimal("34"), Decimal("43"), 1, "°C", feminine=True),
+    Measure("heart_rate", "ЧСС", Decimal("30"), Decimal("300"), 0, "уд/мин", feminine=True),
+    Measure("respiratory_rate", "ЧДД", Decimal("8"), Decimal("120"), 0, "в мин", feminine=True),
+    Measure("spo2", "SpO₂", Decimal("50"), Decimal("100"), 0, "%", feminine=True),
 )
 
 
@@ -155,16 +172,15 @@ def code_of(text: str) -> str | None:
 def _measure(m: Measure, text: str, errors: Errors) -> Decimal | None:
     value = parse_decimal(text)
     if value is None:
-        errors[m.field] = "Введите число, например 12,5"
+        errors[m.field] = "Введите число, например 12,5" if m.decimals else "Введите целое число, например 96"
         return None
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > m.decimals:
-        errors[m.field] = f"Не больше {m.decimals} {'знака' if m.decimals == 1 else 'знаков'} после запятой"
+        errors[m.field] = ("Введите целое число" if m.decimals == 0 else
+                           f"Не больше {m.decimals} {'знака' if m.decimals == 1 else 'знаков'} после запятой")
         return None
     if not m.low <= value <= m.high:
-        errors[m.field] = (f"{m.label} должен быть от {str(m.low).replace('.', ',')} до "
-                           f"{str(m.high).replace('.', ',')} {m.unit}" if m.field != "temperature" else
-                           f"Температура должна быть от {m.low} до {m.high} °C")
+        errors[m.field] = m.range_text
         return None
     return value
 

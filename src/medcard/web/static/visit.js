@@ -10,6 +10,41 @@
       if (problem) { problem.hidden = true; }
     }
   });
+  // «Повторить из прошлого приёма»: one section filled with that section's text from an earlier visit (kept in
+  // a <template> beside it); a section holding that text unchanged stays marked until it is edited.
+  function earlier(field) { return document.getElementById("was-" + field.name); }
+  function mark(field) {
+    var was = earlier(field);
+    if (!was) { return; }
+    var same = field.value.trim() === was.content.textContent.trim();
+    field.classList.toggle("repeated", same);
+    ["r-" + field.name, "fs-" + field.name + "-repeated"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { el.hidden = !same; }
+    });
+    var own = document.getElementById("fs-" + field.name + "-own");  // a folded section's state beside its title
+    if (own) { own.hidden = same; }
+    // The note describes the field only while it is true (a hidden note would still be read out).
+    var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+      return id && id !== "r-" + field.name;
+    });
+    if (same) { ids.push("r-" + field.name); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-repeat-for]");
+    if (!button) { return; }
+    var field = document.getElementById(button.getAttribute("data-repeat-for"));
+    var was = field && earlier(field);
+    if (!was) { return; }
+    field.value = was.content.textContent;
+    mark(field);
+    field.focus();
+    field.dispatchEvent(new Event("change", { bubbles: true }));  // the draft keeps it
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.tagName === "TEXTAREA") { mark(event.target); }
+  });
   // The ICD-10 picker: the field keeps its own name in the form, but asks /app/terminology/icd10 with ?q=.
   document.addEventListener("htmx:configRequest", function (event) {
     var el = event.detail.elt;
