@@ -14,8 +14,8 @@ Both archives include the record book: the cold download renders and keeps it, t
 the kept book (documents/book.py); how many books each batch rendered (new entries in the registry
 of issued documents) is printed with its figures.
 
-The resident memory of the server and its PDF renderer process, summed (RSS, sampled every 20 ms with
-psutil), is recorded before and during each batch of 20: its peak is the figure the issue bounds
+The resident memory of the server process and any children it has, summed (RSS, sampled every 20 ms
+with psutil), is recorded before and during each batch of 20: its peak is the figure the issue bounds
 (300 MB). Prints figures and ratios; asserts nothing.
 
     python bench/bench_archive.py            # 20 records (about 10-20 minutes: the cold batch renders)
@@ -61,8 +61,8 @@ PORT = int(os.environ.get("MEDCARD_BENCH_PORT", "18161"))
 
 
 class RssPeak:
-    """The peak resident memory of a process and its children (the server's PDF renderer process), summed,
-    sampled in a thread while a block runs."""
+    """The peak resident memory of a process and any children it has, summed, sampled in a thread while a
+    block runs (a server that laid documents out in a child process would count it)."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
@@ -72,7 +72,7 @@ class RssPeak:
     def rss(self) -> int:
         total = self.process.memory_info().rss
         for child in self.process.children(recursive=True):
-            with contextlib.suppress(psutil.NoSuchProcess):  # a renderer replaced meanwhile
+            with contextlib.suppress(psutil.NoSuchProcess):  # a child gone meanwhile
                 total += child.memory_info().rss
         return total
 

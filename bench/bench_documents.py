@@ -10,8 +10,8 @@ synthetic history and the first 20 children of the same city.
    (the same header, fonts, QR code and PDF/A output, no body): the ratio is what the document's
    own content costs on top of the fixed cost of a page;
 3. the record book of the 17-year-old (median of 3), its pages and bytes, and its ratio to the blank page;
-4. peak memory (RSS) of a process that issues the record books of 20 children one after another, and of
-   the renderer process it lays them out in (their sum), against its RSS before the batch.
+4. peak memory (RSS) of a process that issues the record books of 20 children one after another,
+   against its RSS before the batch.
 
 Prints figures and ratios; asserts nothing. The machine is shared: compare ratios, not times.
 
@@ -205,11 +205,7 @@ def _batch_child(url: str, home: str, ids: list[str], out: Any) -> None:
                 await conn.commit()
 
     asyncio.run(go())
-    seconds = time.perf_counter() - start
-    if render._renderer is not None:  # the layout runs in a renderer process: reaped, its peak is counted too
-        render._renderer.shutdown(wait=True)
-    out.put((before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, seconds))
+    out.put((before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - start))
 
 
 def batch(url: str, settings: Settings) -> None:
@@ -221,14 +217,13 @@ def batch(url: str, settings: Settings) -> None:
     proc.start()
     while True:
         try:
-            before, peak, renderer, seconds = queue.get(timeout=5)
+            before, peak, seconds = queue.get(timeout=5)
             break
         except Empty:
             if not proc.is_alive():
                 raise RuntimeError("the batch process died") from None
     proc.join()
     print(f"4. batch of {len(ids)} record books in one process: {seconds:6.1f} s; peak RSS {peak / 1024:6.0f} MB "
-          f"+ its renderer process's {renderer / 1024:.0f} MB = {(peak + renderer) / 1024:.0f} MB "
           f"(RSS before the batch, all modules loaded: {before / 1024:.0f} MB)")
 
 

@@ -10,14 +10,8 @@ organization's new key are written on ``conn``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import logging
-import multiprocessing
-import os
-import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,45 +20,17 @@ from psycopg import AsyncConnection
 
 from medcard.access.gate import Gate
 from medcard.config import Settings, get_settings
-from medcard.core.errors import ServiceUnavailable, Unprocessable
+from medcard.core.errors import Unprocessable
 from medcard.core.time import today_moscow
 from medcard.documents import build, kinds, pdf, registry, signing, source, views
 from medcard.documents.source import Resource, Source
 
-log = logging.getLogger(__name__)
-
-# WeasyPrint's layout is CPU work of tens to hundreds of milliseconds (seconds for a record book). It runs
-# in a process of its own, one per server process, started on first use, one document at a time (its font
-# machinery is not meant for parallel use). In a thread it held the server process's GIL, and every page
-# that process served waited behind the layout; in its own process at a lower CPU priority, the pages of a
-# busy server come first and documents take the time that is left. The process is replaced after
-# RENDERS_PER_PROCESS documents, which bounds the memory WeasyPrint keeps from one layout to the next.
-RENDER_NICE = 10
-RENDERS_PER_PROCESS = 100
-_renderer: ProcessPoolExecutor | None = None
-_renderer_lock = threading.Lock()
-
-
-def _lower_priority() -> None:
-    with contextlib.suppress(OSError):  # not permitted here: the renderer runs at the server's priority
-        os.nice(RENDER_NICE)
-
-
-def _pool() -> ProcessPoolExecutor:
-    global _renderer
-    with _renderer_lock:
-        if _renderer is None:
-            _renderer = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_lower_priority, max_tasks_per_child=RENDERS_PER_PROCESS)
-        return _renderer
-
-
-def _replace(broken: ProcessPoolExecutor) -> None:
-    global _renderer
-    with _renderer_lock:
-        if _renderer is broken:
-            _renderer = None
-    broken.shutdown(wait=False, cancel_futures=True)
+# WeasyPrint's layout is CPU work of tens to hundreds of milliseconds (seconds for a record book): it runs
+# off the event loop, one document at a time per process (its font machinery is shared and not meant for
+# parallel use). A separate renderer process was tried (ADR 0012): it freed the server's GIL but added a
+# second 100-250 MB process per server worker and needs a re-importable __main__ in every program that
+# renders; the layout's pure-Python work already yields the GIL to the event loop every few milliseconds.
+_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medcard-pdf")
 
 
 @dataclass(frozen=True)
@@ -96,15 +62,7 @@ def verify_url(settings: Settings, code: str) -> str:
 
 
 async def to_pdf(markup: str) -> bytes:
-    """The PDF/A of ``markup``, laid out by the renderer process (a new one if the last died: once)."""
-    for attempt in (1, 2):
-        pool = _pool()
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, pdf.to_pdf, markup)
-        except BrokenProcessPool:
-            log.warning("the PDF renderer process stopped (attempt %d); starting another", attempt)
-            _replace(pool)
-    raise ServiceUnavailable("the document could not be laid out now: the PDF renderer stopped twice")
+    return await asyncio.get_running_loop().run_in_executor(_RENDERER, pdf.to_pdf, markup)
 
 
 async def issue(conn: AsyncConnection, settings: Settings, *, kind: str, template: str, context: dict[str, Any],
