@@ -150,6 +150,8 @@ async def timed(stats: Stats, kind: str, client: httpx.AsyncClient, path: str) -
 async def parent_loop(client: httpx.AsyncClient, kids: list[str], stats: Stats, until: float,
                       think: tuple[float, float] | None, rng: random.Random) -> None:
     docs: dict[str, list[str]] = {}
+    if think:  # parents arrive over the first reading time, as Locust spawns users, not all in one instant
+        await asyncio.sleep(rng.uniform(0, think[1]))
     while time.perf_counter() < until:
         kid = rng.choice(kids)
         steps = ["/my/", f"/my/children/{kid}", f"/my/children/{kid}/documents"]
