@@ -68,6 +68,12 @@ class Loaded:
     def of(self, rtype: str) -> list[Resource]:
         return self.by_type.get(rtype, [])
 
+    def once(self, what: str, on: date, work_out: Callable[[Loaded, date], Any]) -> Any:
+        """``work_out(self, on)``, worked out once for this page (the summary and the sections both ask)."""
+        if (what, on) not in self.memo:
+            self.memo[(what, on)] = work_out(self, on)
+        return self.memo[(what, on)]
+
     async def add_results(self, conn: AsyncConnection, reports: Iterable[Resource]) -> None:
         """The Observations that ``reports`` list as results, read by id (one statement), through the same
         content filter: a page that shows a few reports reads their values, not every measurement."""
@@ -417,10 +423,7 @@ class Vaccination:
 
 def vaccinations(loaded: Loaded, on: date) -> list[Vaccination]:
     """One row per disease of the national calendar: doses given, the last one, the next one's window."""
-    key = ("vaccinations", on)
-    if key not in loaded.memo:
-        loaded.memo[key] = _vaccinations(loaded, on)
-    result: list[Vaccination] = loaded.memo[key]
+    result: list[Vaccination] = loaded.once("vaccinations", on, _vaccinations)
     return result
 
 
@@ -458,10 +461,7 @@ class Examination:
 
 def examinations_due(loaded: Loaded, on: date) -> list[Examination]:
     """Preventive examinations due or overdue now, and the next one to come."""
-    key = ("examinations", on)
-    if key not in loaded.memo:
-        loaded.memo[key] = _examinations_due(loaded, on)
-    result: list[Examination] = loaded.memo[key]
+    result: list[Examination] = loaded.once("examinations", on, _examinations_due)
     return result
 
 
